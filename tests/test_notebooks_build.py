@@ -27,8 +27,9 @@ NB02 = "02_adapter_in_a_frozen_encoder.ipynb"
 NB03 = "03_train_on_glue.ipynb"
 COMMON_PARAMETERS = ("smoke", "model_name", "data_dir", "output_dir")
 MINILM_D, MINILM_LAYERS = 384, 6
-# SST-2 smoke runs (2,000 training sentences, lr 3e-3, 1 epoch) measured 0.79-0.81 dev accuracy on 400 dev sentences
-# against a majority baseline of about 0.51; 0.15 leaves a wide margin for other seeds, head counts and machines.
+# Measured in notebook 03's smoke run (1,920 SST-2 sentences, lr 3e-3, one epoch): 0.765-0.795 dev accuracy on 400 dev
+# sentences over four runs with one head (CPU training is not bitwise reproducible here), 0.813 with two heads on 300,
+# against a majority baseline of 0.52-0.53. A margin of 0.15 leaves room for other machines.
 SST2_MARGIN = 0.15
 
 
@@ -236,8 +237,8 @@ def test_notebook_03_runs(tmp_path, mirror_dir):
     nb, results = run_notebook(NB03, tmp_path, mirror_dir)
     check_training_results(results, "sst2", "rte", num_heads=1)
     assert results["tasks"]["sst2"]["adapter_bytes"] < 100_000
-    assert results["tasks"]["sst2"]["train_examples"] == 2000
-    # RTE is near chance for a tiny model on 400 examples: only check that it was trained and scored
+    assert results["tasks"]["sst2"]["train_examples"] == 1920
+    # RTE is near chance for a tiny model on 256 examples: only check that it was trained and scored
     rte = results["tasks"]["rte"]
     assert rte["eval_examples"] == 277 and 0.3 < rte["best"] < 0.8
     assert image_outputs(nb) >= 1
@@ -245,9 +246,8 @@ def test_notebook_03_runs(tmp_path, mirror_dir):
 
 @pytest.mark.slow
 def test_notebook_03_other_task_and_heads(tmp_path, mirror_dir):
-    """Non-default parameters: MRPC as the pair task, two heads per adapter, smaller training subsets."""
-    nb, results = run_notebook(NB03, tmp_path, mirror_dir, pair_task="mrpc", num_heads=2, train_size=1500,
-                               pair_train_size=300, eval_size=300)
+    """Non-default parameters: MRPC as the pair task, two heads per adapter, a smaller dev subset."""
+    nb, results = run_notebook(NB03, tmp_path, mirror_dir, pair_task="mrpc", num_heads=2, eval_size=300)
     check_training_results(results, "sst2", "mrpc", num_heads=2)
     mrpc = results["tasks"]["mrpc"]
     assert mrpc["main_metric"] == "f1" and set(mrpc["best_metrics"]) == {"accuracy", "f1"}

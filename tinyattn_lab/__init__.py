@@ -7,7 +7,8 @@ in notebooks/ build every piece step by step.
 from .attention import TinyAttention, key_padding_mask
 from .averaging import average_heads, averaging_gap, expand_heads
 from .config import PLACEMENTS, TinyAttnConfig
-from .counting import count_parameters, print_trainable_parameters, roberta_large_budget
+from .counting import (count_parameters, format_count, print_trainable_parameters, roberta_large_budget,
+                       tiny_attention_formula)
 from .model import TinyAttnModel
 
 __all__ = [
@@ -19,7 +20,9 @@ __all__ = [
     "averaging_gap",
     "count_parameters",
     "expand_heads",
+    "format_count",
     "key_padding_mask",
     "print_trainable_parameters",
     "roberta_large_budget",
+    "tiny_attention_formula",
 ]

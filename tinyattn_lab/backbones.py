@@ -34,8 +34,9 @@ def load_backbone(name_or_path: str = DEFAULT_MODEL, num_labels: int = 2, attn_i
     from transformers.utils import logging
 
     path = resolve_model(name_or_path)
-    verbosity = logging.get_verbosity()
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()  # "some weights are newly initialized": expected, the head is new
+    logging.disable_progress_bar()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             path, num_labels=num_labels, attn_implementation=attn_implementation, trust_remote_code=trust_remote_code
@@ -48,4 +49,6 @@ def load_backbone(name_or_path: str = DEFAULT_MODEL, num_labels: int = 2, attn_i
         ) from err
     finally:
         logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
     return model, tokenizer

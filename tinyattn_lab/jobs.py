@@ -18,6 +18,7 @@ from .backbones import DEFAULT_MODEL, load_backbone
 from .config import TinyAttnConfig
 from .counting import count_parameters
 from .data import encode, get_task, load_glue, make_collator, resolve_data_dir, subsample
+from .metrics import majority_baseline
 from .model import TinyAttnModel
 from .saving import read_adapter_config
 from .train import TrainArgs, evaluate, fit
@@ -41,11 +42,12 @@ def quiet_progress_bars() -> None:
 
 
 def glue_splits(task, tokenizer, data_dir=None, train_size=None, eval_size=None, max_length=128, seed=42):
-    """(train, {eval split: dataset}) tokenized, optionally subsampled (smoke runs use small real subsets)."""
+    """(train, {eval split: dataset}) tokenized, optionally subsampled (smoke runs use small real subsets).
+    Dev subsets are drawn with seed 0 whatever the training seed, so every run and `evaluate` score the same ones."""
     task = get_task(task)
     data = load_glue(task, data_dir, splits=["train", *task.eval_splits])
     train = encode(subsample(data["train"], train_size, seed), tokenizer, task, max_length)
-    evals = {s: encode(subsample(data[s], eval_size, seed), tokenizer, task, max_length) for s in task.eval_splits}
+    evals = {s: encode(subsample(data[s], eval_size, 0), tokenizer, task, max_length) for s in task.eval_splits}
     return train, evals
 
 
@@ -73,6 +75,8 @@ def train_adapter(task: str, output, config: TinyAttnConfig | None = None, args:
         "tinyattn": config.to_dict(),
         "train_examples": len(train),
         "eval_examples": {s: len(d) for s, d in evals.items()},
+        "majority_baseline": {s: majority_baseline(task, list(d["labels"]), list(train["labels"]))
+                              for s, d in evals.items()},
         "parameters": {**asdict(counts), "total": counts.total, "trainable_percent": counts.trainable_percent},
         "wall_seconds": time.perf_counter() - started,
         **result,
@@ -92,7 +96,7 @@ def evaluate_adapter(adapter_dir, data_dir=None, split: str | None = None, eval_
     splits = [split] if split else list(task.eval_splits)
     data = load_glue(task, data_dir, splits=splits)
     max_length = document.get("max_length", 128)
-    loaders = {s: DataLoader(encode(subsample(data[s], eval_size), tokenizer, task, max_length), batch_size,
+    loaders = {s: DataLoader(encode(subsample(data[s], eval_size, 0), tokenizer, task, max_length), batch_size,
                              collate_fn=make_collator(tokenizer)) for s in splits}
     return {"task": task.name, "adapter": str(adapter_dir), **evaluate(model, task, loaders)}
 

@@ -100,7 +100,10 @@ def fit(model, task, train_data, eval_data: dict, collator, args: TrainArgs, out
     set_seed(args.seed)
     steps_per_epoch = math.ceil(len(train_data) / args.batch_size)
     total_steps = steps_per_epoch * args.epochs
-    eval_every = max(1, steps_per_epoch // args.evals_per_epoch)
+    # evaluation points spread evenly through each epoch, the last one at the epoch's end
+    per_epoch = sorted({max(1, round((i + 1) * steps_per_epoch / args.evals_per_epoch))
+                        for i in range(args.evals_per_epoch)})
+    eval_steps = {e * steps_per_epoch + s for e in range(args.epochs) for s in per_epoch}
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("The model has no trainable parameters: nothing to train.")
@@ -110,7 +113,8 @@ def fit(model, task, train_data, eval_data: dict, collator, args: TrainArgs, out
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     eval_loaders = {s: accelerator.prepare(loader) for s, loader in eval_loaders.items()}
 
-    progress = {"step": 0, "best": None, "history": [], "train_seconds": 0.0, "examples": 0}
+    progress = {"step": 0, "best": None, "history": [], "train_seconds": 0.0, "examples": 0, "loss_sum": 0.0,
+                "loss_count": 0}
     checkpoint_dir = output_dir / "checkpoint"
     if (checkpoint_dir / "trainer_state.json").exists():
         progress = load_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler)
@@ -135,12 +139,16 @@ def fit(model, task, train_data, eval_data: dict, collator, args: TrainArgs, out
             progress["train_seconds"] += time.perf_counter() - start
             progress["examples"] += len(labels) * accelerator.num_processes
             progress["step"] += 1
+            progress["loss_sum"] += loss.item()
+            progress["loss_count"] += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}")
             step = progress["step"]
-            if step % eval_every == 0 or step == total_steps:
+            if step in eval_steps:
                 metrics = evaluate(model, task, eval_loaders, accelerator)
-                record = {"step": step, "epoch": step / steps_per_epoch, "loss": loss.item(), **metrics}
+                mean_loss = progress["loss_sum"] / progress["loss_count"]  # training loss since the last evaluation
+                progress["loss_sum"], progress["loss_count"] = 0.0, 0
+                record = {"step": step, "epoch": step / steps_per_epoch, "loss": mean_loss, **metrics}
                 progress["history"].append(record)
                 is_best = progress["best"] is None or main_metric(task, metrics) > main_metric(task, progress["best"])
                 if is_best:
@@ -148,9 +156,9 @@ def fit(model, task, train_data, eval_data: dict, collator, args: TrainArgs, out
                     if accelerator.is_main_process:
                         save_best(output_dir / "adapter")
                 summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-                accelerator.print(f"step {step}/{total_steps} loss {loss.item():.4f} | {summary}"
+                accelerator.print(f"step {step}/{total_steps} loss {mean_loss:.4f} | {summary}"
                                   f"{' (best)' if is_best else ''}")
-            if accelerator.is_main_process and (step % eval_every == 0 or step == args.stop_after_steps):
+            if accelerator.is_main_process and (step in eval_steps or step == args.stop_after_steps):
                 save_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler, progress)
             if step == total_steps or step == args.stop_after_steps:
                 break

