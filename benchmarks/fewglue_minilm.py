@@ -27,6 +27,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+import torch  # noqa: E402
+
 from tinyattn_lab.cloze import run_fewglue  # noqa: E402
 from tinyattn_lab.config import TinyAttnConfig  # noqa: E402
 from tinyattn_lab.fewglue import FewShotArgs  # noqa: E402
@@ -45,7 +47,12 @@ def main(argv=None) -> int:
     p.add_argument("--eval-size", nargs="*", default=[], help="task=N: score a fixed random subset (MultiRC: questions)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--output", default=str(OUT))
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads; 1 by default: on a shared 2-core machine 2 threads measured 10-20x "
+                        "slower per step than 1 (oversubscription)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     eval_sizes = {k: int(v) for k, v in (item.split("=") for item in args.eval_size)}
     out = Path(args.output)
     document = json.loads(out.read_text()) if out.exists() else {}

@@ -379,12 +379,14 @@ def test_short_cloze_training_lowers_the_loss(tiny_mlm, wordpiece, rte):
     frozen = {n: p.detach().clone() for n, p in mlm.named_parameters() if "tinyattn" not in n}
     before = few_shot_loss(torch.tensor(predict_scores(model, features, wordpiece.pad_token_id)),
                            torch.tensor([f["label"] for f in features])).item()
-    history = train_few_shot(model, features, FewShotArgs(epochs=12, batch_size=4, lr=3e-2, weight_decay=0.0),
+    # 10 full-batch steps; a tiny random MLM (hidden 16) moves slowly, hence the large learning rate. Measured on
+    # three random MLMs: 0.69 -> 0.58-0.61 (dropout off for both measurements, so they are deterministic)
+    history = train_few_shot(model, features, FewShotArgs(epochs=10, batch_size=8, lr=1e-1, weight_decay=0.0),
                              seed=0, pad_id=wordpiece.pad_token_id)
     after = few_shot_loss(torch.tensor(predict_scores(model, features, wordpiece.pad_token_id)),
                           torch.tensor([f["label"] for f in features])).item()
-    assert after < before - 0.05, (before, after, history["epoch_loss"])
-    assert history["epoch_loss"][-1] < history["epoch_loss"][0]
+    assert after < before - 0.03, (before, after, history["epoch_loss"])
+    assert np.mean(history["epoch_loss"][-3:]) < history["epoch_loss"][0]
     for n, p in mlm.named_parameters():  # only the adapter moved
         if n in frozen:
             assert torch.equal(p, frozen[n]), n
@@ -446,7 +448,7 @@ def test_run_fewglue_head_path_and_multirc_subset(mirror_dir, wordpiece):
     config.vocab_size, config.max_position_embeddings = len(wordpiece), 512
     torch.manual_seed(0)
     backbone = AutoModelForSequenceClassification.from_config(config).eval()
-    args = FewShotArgs(epochs=1, batch_size=16, max_length=128, seeds=[3])
+    args = FewShotArgs(epochs=1, batch_size=32, max_length=64, seeds=[3])
     result = run_fewglue("multirc", data_dir=mirror_dir, args=args, backbone=(backbone, wordpiece), eval_size=5,
                          progress=False)
     assert result["path"] == "head" and result["zero_shot"] is None
@@ -488,3 +490,18 @@ def test_cli_lists_the_mirror(mirror_dir, capsys):
     assert "fewglue/record/val.parquet" in out and "MISSING" in out and "fewglue/rte/val.parquet" in out
     assert main(["fewglue", "--data-dir", str(mirror_dir)]) == 2  # no --task: a clear error, not a traceback
     assert "--task" in capsys.readouterr().err
+
+
+def test_fewglue_cli_options_documented():
+    import argparse
+
+    from tinyattn_lab.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["fewglue"]
+    text = " ".join(sub.format_help().split())
+    options = [a for a in sub._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+    assert {"--task", "--list", "--seeds", "--path", "--data-dir", "--train-mlm-head", "--eval-size"} <= {
+        o for a in options for o in a.option_strings}
+    for action in options:
+        assert action.help and " ".join(action.help.split()[:3]) in text, action.option_strings

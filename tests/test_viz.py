@@ -168,7 +168,9 @@ def test_small_figures():
     assert axes_of(viz.rank1_figure(one, TOKENS)) == 4
     assert axes_of(viz.gap_vs_spread([0, 0.01, 0.1], [0, 1e-4, 1e-2], {"recipe": (0.02, 3e-4)})) == 1
     assert axes_of(viz.bar_chart({"a": 0.8, "b": [1.0, 2.0, 3.0]}, "accuracy", baseline=0.5)) == 1
-    assert axes_of(viz.grouped_bars({"a": {"x": 0.1, "y": 0.9}, "b": {"x": 0.5, "y": 0.5}}, "mass")) == 1
+    assert axes_of(viz.bar_chart({"a": {"x": 0.1, "y": 0.9}, "b": {"x": 0.5, "y": 0.5}}, "mass")) == 1
+    series = {"keep": [(4000, 0.7, "k=1"), (9000, 0.75, "k=2")], "grid": [(4000, 0.6, "e=1")]}
+    assert axes_of(viz.metric_vs_params(series, "accuracy", baseline=0.5)) == 1
     assert axes_of(viz.logit_scatter(np.arange(5.0), np.arange(5.0) + 0.1)) == 1
 
 

@@ -122,18 +122,25 @@ class LayerSites:
 
 def layer_sites(layer: nn.Module, hidden: int) -> LayerSites:
     """Find the hook sites of a post-LN transformer layer from its module order and shapes (see module docstring)."""
-    linears = [m for m in layer.modules() if isinstance(m, nn.Linear)]
-    norms = [m for m in layer.modules() if isinstance(m, nn.LayerNorm)]
+    named = list(layer.named_modules())
+    linears = [m for _, m in named if isinstance(m, nn.Linear)]
     widen = [i for i, m in enumerate(linears) if m.in_features == hidden and m.out_features > hidden]
-    if not widen or not norms:
+    if not widen:
         raise NotImplementedError(f"Cannot find the feed-forward block of {type(layer).__name__}: bottleneck adapters "
-                                  "need a layer with a d -> intermediate linear map and a LayerNorm.")
+                                  "need a layer with a d -> intermediate linear map.")
     ffn_in = widen[0]
     square = [i for i in range(ffn_in) if linears[i].in_features == linears[i].out_features == hidden]
     narrow = [i for i in range(ffn_in + 1, len(linears)) if linears[i].out_features == hidden]
     if not square or not narrow:
         raise NotImplementedError(f"Cannot find the attention or FFN output projection of {type(layer).__name__}.")
-    return LayerSites(attention_out=linears[square[-1]], ffn_in=linears[ffn_in], ffn_out=linears[narrow[-1]],
+    attention_out = linears[square[-1]]
+    # the FFN's LayerNorm: the last one registered outside the child that holds the attention output projection
+    # (ALBERT registers full_layer_layer_norm first, so registration order alone is not enough)
+    attention_child = next(n for n, m in named if m is attention_out).split(".")[0]
+    norms = [m for n, m in named if isinstance(m, nn.LayerNorm) and n.split(".")[0] != attention_child]
+    if not norms:
+        raise NotImplementedError(f"Cannot find the FFN LayerNorm of {type(layer).__name__}.")
+    return LayerSites(attention_out=attention_out, ffn_in=linears[ffn_in], ffn_out=linears[narrow[-1]],
                       ffn_norm=norms[-1], first=linears[0])
 
 

@@ -322,7 +322,9 @@ def _versions() -> dict:
 def _machine() -> dict:
     import os
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
+    return {"platform": platform.platform(), "processor": cpu or platform.processor() or platform.machine(),
             "cpus_visible": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "device": "cuda" if torch.cuda.is_available() else "cpu"}
 

@@ -61,6 +61,7 @@ class Method:
     defaults: dict
     lr_grid: tuple  # three learning rates, low to high, for the comparison's sweep (AdamW)
     _build: Callable = field(repr=False, compare=False)
+    version: int = 1  # bump when the method's implementation changes what it trains: part of the cache key
 
     def resolve(self, **hp) -> dict:
         unknown = set(hp) - set(self.defaults)
@@ -93,8 +94,10 @@ class Method:
 class MethodModel(nn.Module):
     """Holds what a method built (`inner`) and the transformers model under it; forwards calls to `inner`.
 
-    train() keeps the frozen backbone's dropout off (unless backbone_dropout): module names containing one of
-    `own_modules` (the method's own modules, e.g. "lora_") keep their dropout, as does the head outside the encoder.
+    train() keeps the frozen encoder in eval mode (unless backbone_dropout), as TinyAttnModel does: every module of
+    the encoder except the method's own (names containing one of `own_modules`, e.g. "lora_") is switched back to
+    eval, so no dropout runs in it, including the attention-probability dropout that transformers applies inside the
+    attention function when the attention module is in training mode. The head outside the encoder keeps its dropout.
     """
 
     def __init__(self, inner: nn.Module, hf_model: nn.Module, backbone_dropout: bool, own_modules: tuple = ()):
@@ -112,9 +115,11 @@ class MethodModel(nn.Module):
     def train(self, mode: bool = True):
         super().train(mode)
         if mode and not self.backbone_dropout:
-            for name, module in self.hf_model.base_model.named_modules():
-                if isinstance(module, nn.Dropout) and not any(k in name for k in self.own_modules):
-                    module.eval()
+            encoder = self.hf_model.base_model
+            encoder.eval()
+            for name, module in encoder.named_modules():
+                if any(k in name for k in self.own_modules):
+                    module.train()
         return self
 
 
@@ -296,7 +301,10 @@ _ADAPTER_LRS = (3e-4, 1e-3, 3e-3)
 
 
 def _method(name, family, description, defaults, lr_grid, builder, loader) -> Method:
-    m = Method(name, family, description, defaults, tuple(lr_grid), builder)
+    # version 2 of the MethodModel-based methods: the frozen encoder is wholly in eval mode during training (v1 left
+    # the attention-probability dropout on); tiny attention and full fine-tuning did not change
+    version = 1 if family == "tiny attention" or name == "full_finetune" else 2
+    m = Method(name, family, description, defaults, tuple(lr_grid), builder, version)
     _LOADERS[name] = loader
     return m
 

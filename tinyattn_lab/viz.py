@@ -28,6 +28,14 @@ def _done(fig):
     return fig
 
 
+def _heat(ax, probs, tokens, vmax=1.0, x_labels=True, y_labels=True):
+    """One attention map (queries in rows, keys in columns) with optional token labels."""
+    image = ax.imshow(np.asarray(probs), vmin=0, vmax=vmax, cmap="viridis")
+    ax.set_xticks(range(len(tokens)), tokens if x_labels else [], rotation=90, fontsize=6)
+    ax.set_yticks(range(len(tokens)), tokens if y_labels else [], fontsize=6)
+    return image
+
+
 # -- one example, in bertviz's format ---------------------------------------------------------------------------------
 def real_positions(attention_mask, index: int = 0, length: int | None = None) -> torch.Tensor:
     """Indices of the real (unpadded) tokens of example `index`; all `length` positions when there is no mask."""
@@ -49,9 +57,8 @@ def side_by_side(adapter_maps, backbone_maps, index: int = 0, attention_mask=Non
     if len(adapter_maps) != len(backbone_maps):
         raise ValueError(f"{len(adapter_maps)} adapter layers but {len(backbone_maps)} backbone layers; adapt every "
                          "layer (TinyAttnConfig(layers=None)) or pass the matching backbone layers only.")
-    a = bertviz_attention(adapter_maps, index, attention_mask)
-    b = bertviz_attention(backbone_maps, index, attention_mask)
-    return tuple(torch.cat([x, y], dim=1) for x, y in zip(a, b))
+    pairs = zip(*(bertviz_attention(m, index, attention_mask) for m in (adapter_maps, backbone_maps)))
+    return tuple(torch.cat([a, b], dim=1) for a, b in pairs)
 
 
 def example_tokens(tokenizer, batch, index: int = 0) -> tuple[list[str], int | None]:
@@ -129,19 +136,19 @@ def expert_spread(model, adapter_name: str) -> float:
 # -- figures ----------------------------------------------------------------------------------------------------------
 def attention_heatmaps(attention, tokens, layers=None, heads=None, head_labels=None, title=None):
     """Grid of attention maps, one row per layer and one column per head, for one example in bertviz's format
-    (or a list of (h, n, n)). Rows are queries, columns keys; token labels on the outer axes; one shared colour bar."""
+    (or a list of (h, n, n)). Rows are queries, columns keys; token labels on the outer axes; one colour scale, from 0
+    to the largest probability shown, for all maps."""
     attention = [torch.as_tensor(a).reshape(-1, *a.shape[-2:]) for a in attention]
     layers = list(range(len(attention))) if layers is None else list(layers)
     heads = list(range(attention[0].shape[0])) if heads is None else list(heads)
-    n, size = len(tokens), max(1.7, 0.11 * len(tokens))
+    size = min(3.2, max(1.7, 0.11 * len(tokens)))
+    vmax = max(float(attention[layer][head].max()) for layer in layers for head in heads)  # one shared colour scale
     fig, axes = plt.subplots(len(layers), len(heads), figsize=(size * len(heads) + 1.5, size * len(layers) + 0.6),
                              squeeze=False, constrained_layout=True)
     for r, layer in enumerate(layers):
         for c, head in enumerate(heads):
             ax = axes[r, c]
-            image = ax.imshow(attention[layer][head].numpy(), vmin=0, vmax=1, cmap="viridis")
-            ax.set_xticks(range(n), tokens if r == len(layers) - 1 else [], rotation=90, fontsize=6)
-            ax.set_yticks(range(n), tokens if c == 0 else [], fontsize=6)
+            image = _heat(ax, attention[layer][head], tokens, vmax, r == len(layers) - 1, c == 0)
             if r == 0:
                 ax.set_title(head_labels[head] if head_labels else f"head {head}", fontsize=9)
             if c == 0:
@@ -158,21 +165,18 @@ def rank1_figure(probs, tokens, backbone_probs=None, title=None):
     fig, ax = plt.subplots(1, 4, figsize=(17, 4.2), gridspec_kw={"width_ratios": [1.1, 1.4, 1.4, 1]},
                            constrained_layout=True)
     x = np.arange(len(tokens))
-    ax[0].imshow(np.asarray(probs), vmin=0, vmax=1, cmap="viridis")
-    ax[0].set(title="attention map (query rows)", xticks=x, yticks=x)
-    ax[0].set_xticklabels(tokens, rotation=90, fontsize=6)
-    ax[0].set_yticklabels(tokens, fontsize=6)
+    _heat(ax[0], probs, tokens, vmax=float(np.max(np.asarray(probs))))
+    ax[0].set_title("attention map (query rows)")
     for a, values, name in ((ax[1], k, "key score $k_j$ (same ranking for every query)"),
                             (ax[2], q, "query scale $q_i$ (sign: direction, size: sharpness)")):
         a.bar(x, values, color=np.where(values >= 0, "tab:blue", "tab:red"))
         a.set_xticks(x, tokens, rotation=90, fontsize=6)
         a.set_title(name, fontsize=10)
         a.axhline(0, color="black", lw=0.5)
-    shown = min(8, len(s))
-    ax[3].semilogy(np.arange(1, shown + 1), s[:shown] / s[0], "o-", label="tiny-attention head")
-    if backbone_probs is not None:
-        sb = rank1_factors(backbone_probs)[2]
-        ax[3].semilogy(np.arange(1, shown + 1), sb[:shown] / sb[0], "s--", label="backbone head")
+    heads = {"tiny-attention head": s} | ({} if backbone_probs is None else
+                                          {"backbone head": rank1_factors(backbone_probs)[2]})
+    for i, (label, values) in enumerate(heads.items()):
+        ax[3].semilogy(np.arange(1, min(8, len(values)) + 1), values[:8] / values[0], "os"[i] + "-", label=label)
     ax[3].set(title="singular values of centred log-map", xlabel="index", ylabel="relative to the largest")
     ax[3].legend(fontsize=8)
     fig.suptitle(title or "a width-1 head ranks the keys once, for every query")
@@ -199,35 +203,27 @@ def gap_vs_spread(spreads, gaps, marked=None, title=None):
 
 
 def bar_chart(values: dict, ylabel: str, title=None, baseline=None, baseline_label="majority class", fmt="{:.3f}"):
-    """One bar per entry; an entry may be a list of repetitions (bar = median, dots = each repetition)."""
-    names = list(values)
-    reps = [np.atleast_1d(np.asarray(values[n], float)) for n in names]
-    medians = [float(np.median(r)) for r in reps]
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.4 * len(names)), 4), constrained_layout=True)
-    bars = ax.bar(names, medians, color=[f"C{i}" for i in range(len(names))], alpha=0.8)
-    for i, r in enumerate(reps):
-        if len(r) > 1:
-            ax.plot(np.full(len(r), i) + np.linspace(-0.2, 0.2, len(r)), r, "k.", ms=4)
-    ax.bar_label(bars, [fmt.format(m) for m in medians], fontsize=8)
+    """Bars with their values on top. values: {name: number, or a list of repetitions (bar = median, dots = each
+    repetition)}, or {series: {category: number}} for side-by-side bars, one group per category."""
+    grouped = isinstance(next(iter(values.values())), dict)
+    series = values if grouped else {None: values}
+    cats, width = list(next(iter(series.values()))), 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.3 * len(cats) * len(series) ** 0.5), 4), constrained_layout=True)
+    for i, (name, row) in enumerate(series.items()):
+        reps = [np.atleast_1d(np.asarray(row[c], float)) for c in cats]
+        x = np.arange(len(cats)) + (i - (len(series) - 1) / 2) * width
+        colors = f"C{i}" if grouped else [f"C{j}" for j in range(len(cats))]
+        bars = ax.bar(x, [np.median(r) for r in reps], width, label=name, color=colors, alpha=0.85)
+        ax.bar_label(bars, [fmt.format(np.median(r)) for r in reps], fontsize=7)
+        for xi, r in zip(x, reps):
+            if len(r) > 1:
+                ax.plot(xi + np.linspace(-0.25, 0.25, len(r)) * width, r, "k.", ms=4)
     if baseline is not None:
         ax.axhline(baseline, color="gray", ls="--", label=baseline_label)
+    if grouped or baseline is not None:
         ax.legend(fontsize=8)
+    ax.set_xticks(range(len(cats)), cats, rotation=0 if grouped else 20)
     ax.set(ylabel=ylabel, title=title)
-    ax.tick_params(axis="x", labelrotation=20)
-    return _done(fig)
-
-
-def grouped_bars(groups: dict, ylabel: str, title=None):
-    """{series: {category: value}} as side-by-side bars, one group per category (e.g. token types)."""
-    series, cats = list(groups), list(next(iter(groups.values())))
-    width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(cats) * len(series)), 4), constrained_layout=True)
-    for i, name in enumerate(series):
-        x = np.arange(len(cats)) + (i - (len(series) - 1) / 2) * width
-        ax.bar_label(ax.bar(x, [groups[name][c] for c in cats], width, label=name), fmt="%.2f", fontsize=7)
-    ax.set_xticks(range(len(cats)), cats)
-    ax.set(ylabel=ylabel, title=title)
-    ax.legend(fontsize=8)
     return _done(fig)
 
 
@@ -240,6 +236,22 @@ def logit_scatter(multi, averaged, title=None):
     lo, hi = min(multi.min(), averaged.min()), max(multi.max(), averaged.max())
     ax.plot([lo, hi], [lo, hi], "k:", lw=1)
     ax.set(xlabel="mixture of heads: logit margin", ylabel="averaged head: logit margin", title=title)
+    return _done(fig)
+
+
+def metric_vs_params(series: dict, ylabel: str, baseline=None, title=None):
+    """{series: [(adapter parameters, metric, point label), ...]} as a scatter with a log x axis (the paper's Fig. 1
+    view: what each extra parameter buys); one colour and marker per series, each point labelled."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
+    for i, (name, points) in enumerate(series.items()):
+        x, y, labels = zip(*points)
+        ax.plot(x, y, "osD^v"[i % 5], color=f"C{i}", ls="none", label=name, alpha=0.8)
+        for xi, yi, label in zip(x, y, labels):
+            ax.annotate(label, (xi, yi), fontsize=7, xytext=(4, 4 - 9 * i), textcoords="offset points")
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", ls="--", label="majority class")
+    ax.set(xscale="log", xlabel="trainable adapter parameters", ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
     return _done(fig)
 
 
@@ -260,8 +272,8 @@ def playground(results: dict, maps: dict, num_heads: int, head_dim: int, placeme
     shown.append((f"average of {num_heads}", maps["average"][num_heads][layer][0]))
     chosen = maps["grid"][(head_dim, placement)][layer]
     shown += [(f"e={head_dim} {placement}\nhead {j}", chosen[j]) for j in range(len(chosen))]
-    fig = plt.figure(figsize=(max(12, 1.6 * len(shown)), 8), constrained_layout=True)
-    rows = fig.add_gridspec(2, 1, height_ratios=[1.25, 1])
+    fig = plt.figure(figsize=(max(12, 1.6 * len(shown)), 7), constrained_layout=True)
+    rows = fig.add_gridspec(2, 1, height_ratios=[1.4, 1])
     a0, a1 = (fig.add_subplot(s) for s in rows[0].subgridspec(1, 2))
     a0.plot(hc["k"], hc["keep"], "o-", label="keep the first k heads (select_heads)")
     a0.plot(hc["k"], hc["average"], "s--", label="... then average them (average_heads)")
@@ -277,16 +289,14 @@ def playground(results: dict, maps: dict, num_heads: int, head_dim: int, placeme
     a1.imshow(table, cmap="Greens", aspect="auto")
     a1.add_patch(Rectangle((places.index(placement) - 0.5, dims.index(head_dim) - 0.5), 1, 1, fill=False, lw=3,
                            ec="red"))
-    a1.set(xticks=range(len(places)), yticks=range(len(dims)), ylabel="per-head width e",
-           title=f"trained grid: dev {results['metric']} and adapter parameters")
-    a1.set_xticklabels(places, fontsize=8)
-    a1.set_yticklabels(dims)
-    strip = rows[1].subgridspec(1, len(shown))
+    a1.set_xticks(range(len(places)), places, fontsize=8)
+    a1.set_yticks(range(len(dims)), dims)
+    a1.set(ylabel="per-head width e", title=f"trained grid: dev {results['metric']} and adapter parameters")
+    strip, vmax = rows[1].subgridspec(1, len(shown)), max(float(np.max(np.asarray(m))) for _, m in shown)
     for i, (label, m) in enumerate(shown):
         ax = fig.add_subplot(strip[i])
-        ax.imshow(np.asarray(m), vmin=0, vmax=1, cmap="viridis")
+        _heat(ax, m, maps["tokens"], vmax, x_labels=False, y_labels=i == 0)
         ax.set_title(label, fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks(range(len(maps["tokens"])) if i == 0 else [], maps["tokens"] if i == 0 else [], fontsize=5)
-    fig.suptitle(f"layer {layer}: attention of one dev sentence (rows: queries, columns: keys)")
+    fig.suptitle(f"bottom: layer {layer}'s attention on one dev sentence (rows: queries, columns: keys; one colour "
+                 "scale)")
     return _done(fig)

@@ -1,0 +1,78 @@
+"""Notebook 08 (FewGLUE): house style, and a headless smoke run whose results.json is checked against numbers computed
+here from the mirror, independently of the notebook (seed statistics, majority baselines, the word-start check)."""
+
+from __future__ import annotations
+
+import ast
+
+import nbformat
+import numpy as np
+import pytest
+
+from notebook_runner import NOTEBOOKS, image_outputs, run_notebook
+
+NB08 = "08_fewglue.ipynb"
+
+
+def _parameters_cell(nb):
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one code cell must be tagged `parameters`"
+    return tagged[0]
+
+
+def test_notebook_08_house_style():
+    nb = nbformat.read(NOTEBOOKS / NB08, as_version=4)
+    nbformat.validate(nb)
+    first, code_cells = nb.cells[0], [c for c in nb.cells if c.cell_type == "code"]
+    assert first.cell_type == "markdown" and first.source.startswith("# 08 ")
+    for needed in ("arxiv.org/abs/2211.01979", "arxiv.org/abs/2009.07118", "arxiv.org/abs/2005.14165", "Time",
+                   "You need"):
+        assert needed in first.source, f"the header does not mention {needed!r}"
+    install = code_cells[0].source
+    assert '"google.colab" in sys.modules' in install and "%pip install" in install
+    assert "%matplotlib inline" in install and "version(" in install
+    assert code_cells[1] is _parameters_cell(nb), "the parameters cell comes right after the install cell"
+    typed = {n.target.id for n in ast.parse(code_cells[1].source).body if isinstance(n, ast.AnnAssign)}
+    assert {"smoke", "model_name", "data_dir", "output_dir", "tasks", "seeds", "path"} <= typed
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "## What to notice" in text and "## Exercises" in text
+    assert "dev" in text and "test" in text
+    assert any("results.json" in c.source for c in code_cells)
+    for i, cell in enumerate(nb.cells):  # committed stripped
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"cell {i}: run nbstripout"
+
+
+@pytest.mark.slow
+def test_notebook_08_smoke_run(tmp_path, mirror_dir):
+    from tinyattn_lab.fewglue import PUBLISHED, load_fewglue
+    from tinyattn_lab.fewglue_metrics import fewglue_metrics
+
+    # one torch thread: on a shared 2-core machine two threads were measured 10-20x slower per training step
+    nb, results = run_notebook(NB08, tmp_path, mirror_dir, torch_threads=1)
+    assert results["smoke"] is True and results["path"] == "head" and results["model_name"] == "minilm"
+    assert set(results["tasks"]) == {"cb", "rte"} and results["recipe"]["seeds"] == [1, 2, 3]
+    assert results["wordstart_bug"] == {"reference_ids_all_unk": True, "our_tokens": ["▁yes", "▁no", "▁maybe"]}
+    for name, task in results["tasks"].items():
+        data = load_fewglue(name, mirror_dir)
+        assert task["eval_examples"] == min(100, len(data["validation"])) and task["train_examples"] == 32
+        runs = task["runs"]
+        assert [r["seed"] for r in runs] == [1, 2, 3]
+        for metric, stats in task["summary"].items():  # mean and spread recomputed from the per-seed numbers
+            values = [r["metrics"][metric] for r in runs]
+            assert stats["values"] == pytest.approx(values)
+            assert stats["mean"] == pytest.approx(np.mean(values))
+            assert stats["std"] == pytest.approx(np.std(values, ddof=1))
+            assert all(0.0 <= v <= 1.0 for v in values)
+        # the majority baseline, computed here from the labels alone
+        majority = int(np.bincount(data["train"]["label"]).argmax())
+        from tinyattn_lab.cloze import eval_subset
+
+        labels = np.array(eval_subset(name, data["validation"], 100)["label"])
+        expected = fewglue_metrics(name, np.full(len(labels), majority), labels)
+        for metric, value in expected.items():
+            assert task["majority_baseline"][metric] == pytest.approx(value)
+        assert task["parameters"]["adapter"] == 6 * (3 * 384 + 4 * 384 + 3)
+    assert results["tasks"]["cb"]["majority_baseline"]["accuracy"] == pytest.approx(23 / 56)  # all 56 rows
+    assert results["published"] == PUBLISHED and all(p["split"] in ("dev", "test") for p in PUBLISHED)
+    assert image_outputs(nb) >= 1
