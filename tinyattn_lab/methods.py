@@ -178,8 +178,17 @@ def _load_tiny_attention(name, model, directory, hp):
 
 # -- PEFT (the real library) -------------------------------------------------------------------------------------------
 
+def _import_peft():
+    try:
+        import peft
+    except ImportError as err:
+        raise ImportError("LoRA, IA3, prefix tuning and prompt tuning come from the peft library: "
+                          "pip install 'tinyattn-lab[peft]'") from err
+    return peft
+
+
 def _peft_config(name: str, heads: list[str], hp: dict):
-    import peft
+    peft = _import_peft()
 
     common = dict(task_type="SEQ_CLS", modules_to_save=list(heads))
     if name == "lora":
@@ -202,7 +211,7 @@ _PEFT_OWN = {"lora": ("lora_",), "ia3": ("ia3_",), "prefix_tuning": ("prompt_enc
 
 def _peft(name: str, describe: Callable[[dict], str]):
     def build(model, heads, backbone_dropout=False, **hp):
-        import peft
+        peft = _import_peft()
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
@@ -213,7 +222,7 @@ def _peft(name: str, describe: Callable[[dict], str]):
 
 
 def _load_peft(name, model, directory, hp):
-    import peft
+    peft = _import_peft()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
