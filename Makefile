@@ -3,7 +3,8 @@
 #   make test   set up .venv (with the notebook and test extras) and run the whole test suite
 # DATA=<folder with glue/> reads a local GLUE mirror (default: $TINYATTN_DATA, else the Hugging Face hub).
 # TORCH=<pip spec> chooses the torch build: the default pins the CPU wheel of these machines; on a GPU machine
-# `make run TORCH=torch` keeps pip's CUDA build.
+# `make run TORCH=torch` keeps pip's CUDA build. constraints.txt pins every other package to the versions the tests
+# passed with (a new transformers once broke peft's prefix tuning overnight).
 
 VENV   ?= .venv
 PYTHON ?= python3
@@ -17,15 +18,15 @@ export TINYATTN_DATA := $(DATA)
 
 .PHONY: run test setup lab course benchmark clean
 
-$(VENV)/.core: pyproject.toml
+$(VENV)/.core: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q "$(TORCH)"
-	$(VENV)/bin/pip install -q -e .
+	$(VENV)/bin/pip install -q -c constraints.txt -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.core
-	$(VENV)/bin/pip install -q -e ".[dev,peft]"
+	$(VENV)/bin/pip install -q -c constraints.txt -e ".[dev,peft]"
 	touch $@
 
 setup: $(VENV)/.dev

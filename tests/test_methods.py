@@ -3,6 +3,7 @@
 All on random hidden-16 models (conftest.tiny_model); nothing here downloads or reads the GLUE mirror.
 """
 
+import inspect
 import re
 
 import pytest
@@ -35,6 +36,17 @@ EXPECTED = {
 }
 
 
+# PEFT 0.21 prefix tuning needs `past_key_values` in the encoder's forward; transformers 5.24 renamed it (the pinned
+# constraints.txt keeps a version that has it). Elsewhere prefix tuning must refuse early; see the test at the end.
+PREFIX_OK = "past_key_values" in inspect.signature(tiny_model().bert.forward).parameters
+
+
+def _methods(names):
+    return [pytest.param(n, marks=pytest.mark.skipif(n == "prefix_tuning" and not PREFIX_OK,
+                                                     reason="this transformers has no past_key_values for peft"))
+            for n in names]
+
+
 def _loss(model, batch, labels):
     return F.cross_entropy(model(**batch).logits, labels)
 
@@ -55,7 +67,7 @@ def test_every_method_is_listed_here():
     assert set(EXPECTED) == set(METHODS)
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", _methods(METHODS))
 def test_trains_exactly_its_parameter_set(name):
     built = build(name, tiny_model())
     trainable = {n for n, p in built.model.named_parameters() if p.requires_grad}
@@ -76,7 +88,7 @@ def test_trains_exactly_its_parameter_set(name):
         assert moved == trainable, sorted(trainable - moved)[:5]
 
 
-@pytest.mark.parametrize("name", [n for n in METHODS if n != "head_only"])
+@pytest.mark.parametrize("name", _methods(n for n in METHODS if n != "head_only"))
 def test_changes_the_output_through_its_own_parameters(name):
     batch = padded_batch()
     base = tiny_model()(**batch).logits
@@ -102,7 +114,7 @@ def test_starts_from_the_pretrained_function(name):
     torch.testing.assert_close(built.model(**batch).logits, base, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", _methods(METHODS))
 def test_save_and_load_reproduce_the_trained_model(name, tmp_path):
     batch = padded_batch()
     built = build(name, tiny_model())
@@ -113,7 +125,7 @@ def test_save_and_load_reproduce_the_trained_model(name, tmp_path):
     torch.testing.assert_close(restored(**batch).logits, expected, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", _methods(METHODS))
 def test_parameter_count_is_the_same_recipe_for_every_method(name):
     model = tiny_model()
     backbone_total = sum(p.numel() for p in model.parameters())
@@ -137,12 +149,13 @@ def test_counts_agree_with_tiny_attention_own_counter():
 def test_known_sizes():
     """Closed forms on the hidden-16, 2-layer model: LoRA r=8 on query+value, the adapters, prompt/prefix tokens."""
     d, layers = 16, 2
-    sizes = {name: build(name, tiny_model()).parameters["method"] for name in METHODS}
+    sizes = {name: build(name, tiny_model()).parameters["method"] for name in METHODS
+             if PREFIX_OK or name != "prefix_tuning"}
     assert sizes["lora"] == layers * 2 * (d * 8 + 8 * d)
     assert sizes["houlsby"] == layers * 2 * (2 * d * 8 + 8 + d)
     assert sizes["pfeiffer"] == sizes["parallel_adapter"] == layers * (2 * d * 16 + 16 + d)
     assert sizes["prompt_tuning"] == 20 * d
-    assert sizes["prefix_tuning"] == 20 * layers * 2 * d
+    assert sizes.get("prefix_tuning", 20 * layers * 2 * d) == 20 * layers * 2 * d
     # peft's default IA3 targets on BERT: key, value, and every `output.dense` (the attention output's d outputs, and
     # the FFN output projection's input, intermediate size 32)
     assert sizes["ia3"] == layers * (d + d + d + 32)
@@ -150,7 +163,7 @@ def test_known_sizes():
     assert sizes["head_only"] == 0
 
 
-@pytest.mark.parametrize("name", [n for n in METHODS if n != "full_finetune"])
+@pytest.mark.parametrize("name", _methods(n for n in METHODS if n != "full_finetune"))
 def test_frozen_backbone_is_in_eval_mode_while_training(name):
     """No dropout in the frozen encoder, not even the attention-probability dropout that transformers applies when an
     attention module is in training mode; the method's own dropout (LoRA's, tiny attention's) and the head's stay."""
@@ -272,3 +285,9 @@ def test_parallel_adapter_beside_attention_and_layer_selection():
         add_bottleneck_adapters(tiny_model(), BottleneckConfig(layers=[5]))
     with pytest.raises(ValueError, match="kind"):
         BottleneckConfig(kind="compacter")
+
+
+def test_prefix_tuning_refuses_an_encoder_without_past_key_values():
+    """DistilBERT's forward never took past_key_values: a clear error naming the fix, not peft's deep ValueError."""
+    with pytest.raises(ValueError, match="constraints.txt"):
+        build("prefix_tuning", tiny_model("distilbert"))

@@ -51,8 +51,19 @@ def notebook_code(path: Path) -> str:
 def test_environment_yml_installs_the_project_with_existing_extras():
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    extras = {e for spec in pip for e in re.findall(r"\[([^\]]+)\]", spec)[0].split(",")}
+    assert "-c constraints.txt" in pip and (REPO / "constraints.txt").exists()  # the tested versions, as make setup
+    extras = {e for spec in pip if spec.startswith("-e") for e in re.findall(r"\[([^\]]+)\]", spec)[0].split(",")}
     assert extras <= set(PYPROJECT["project"]["optional-dependencies"]), extras
+
+
+def test_constraints_pin_the_tested_versions_and_leave_torch_to_the_makefile():
+    pins = dict(line.split("==", 1) for line in (REPO / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert "torch" not in pins  # TORCH= in the Makefile picks the CPU or CUDA build
+    for requirement in PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["peft"]:
+        name = re.split(r"[<>=!~\[ ]", requirement)[0].lower().replace("_", "-")
+        if name != "torch":
+            assert name in {k.lower().replace("_", "-") for k in pins}, f"{name} has no tested version pinned"
 
 
 def test_every_import_is_declared():

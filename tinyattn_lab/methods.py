@@ -26,6 +26,7 @@ Notebook: notebooks/07_baselines_and_frontier.ipynb.
 
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -209,9 +210,22 @@ _PEFT_OWN = {"lora": ("lora_",), "ia3": ("ia3_",), "prefix_tuning": ("prompt_enc
              "prompt_tuning": ("prompt_encoder",)}
 
 
+def _check_prefix_support(model) -> None:
+    """PEFT 0.21 feeds prefixes as `past_key_values`; transformers 5.24 renamed the encoders' argument to `cache`."""
+    encoder = getattr(model, model.base_model_prefix, model)
+    if "past_key_values" not in inspect.signature(encoder.forward).parameters:
+        import transformers
+
+        raise ValueError(f"Prefix tuning through peft needs an encoder whose forward takes `past_key_values`; "
+                         f"{type(encoder).__name__} in transformers {transformers.__version__} does not. Install the "
+                         f"tested versions: pip install -c constraints.txt -e '.[peft]' (transformers<5.24).")
+
+
 def _peft(name: str, describe: Callable[[dict], str]):
     def build(model, heads, backbone_dropout=False, **hp):
         peft = _import_peft()
+        if name == "prefix_tuning":
+            _check_prefix_support(model)
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
@@ -223,6 +237,8 @@ def _peft(name: str, describe: Callable[[dict], str]):
 
 def _load_peft(name, model, directory, hp):
     peft = _import_peft()
+    if name == "prefix_tuning":
+        _check_prefix_support(model)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
