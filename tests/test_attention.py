@@ -185,3 +185,22 @@ def test_parameter_shapes():
     assert module.qkv.weight.shape == (3 * 6, D)
     assert module.out.weight.shape == (D, 6)
     assert torch.equal(module.qkv.bias, torch.zeros(18)) and torch.equal(module.out.bias, torch.zeros(D))
+
+
+@pytest.mark.parametrize("num_heads,head_dim", [(1, 1), (4, 2)])
+def test_residual_sum_is_the_update_added_in_either_mode(num_heads, head_dim):
+    """Oracle: residual + forward(x). Without autograd the sum is written into the residual (the deployment path)."""
+    torch.manual_seed(0)
+    module = TinyAttention(16, TinyAttnConfig(num_heads=num_heads, head_dim=head_dim, init_scale=0.3)).eval()
+    with torch.no_grad():
+        module.out.bias.normal_()
+    x, residual = torch.randn(2, 5, 16), torch.randn(2, 5, 16)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    expected = residual + module(x, mask)[0].detach()
+    with_grad = module(x, mask, residual=residual.clone())[0]
+    torch.testing.assert_close(with_grad.detach(), expected)
+    target = residual.clone()
+    with torch.no_grad():
+        fused = module(x, mask, residual=target)[0]
+    torch.testing.assert_close(fused, expected)
+    assert fused.data_ptr() == target.data_ptr()  # written in place: no new (B, T, d) tensor

@@ -45,6 +45,8 @@ def test_architecture_matrix(model_type, placement):
     wrapped.set_adapter("scaled")
     adapted = logits(wrapped, batch)
     assert not torch.allclose(adapted, base, atol=1e-4)
+    # inference adds the update in place (TinyAttention.add_projection); with autograd on it is a new tensor
+    torch.testing.assert_close(wrapped(**batch).logits.detach(), adapted, rtol=1e-5, atol=1e-6)
     with wrapped.disable_adapter():
         assert wrapped.active_adapter is None
         assert torch.equal(logits(wrapped, batch), base)

@@ -1,8 +1,6 @@
 """Build checks for the teaching notebooks.
 
-* every notebooks/*.ipynb is committed stripped (no outputs, no execution counts), runs on the `python3` kernel and
-  has a papermill `parameters` cell with the course's common parameters;
-* notebooks 01-03 follow the house skeleton (title, Colab install cell, versions, "What to notice", exercises);
+* (the house style of every notebook is checked in test_notebooks_style.py)
 * the `TinyAttentionFromScratch` class written in notebook 01 is read out of the notebook file itself and must match
   `tinyattn_lab.TinyAttention` numerically;
 * each notebook runs headless in smoke mode (papermill, embedded MiniLM, small real subsets of the GLUE mirror) and
@@ -25,7 +23,6 @@ from notebook_runner import NOTEBOOKS, image_outputs, run_notebook
 NB01 = "01_tiny_attention_from_scratch.ipynb"
 NB02 = "02_adapter_in_a_frozen_encoder.ipynb"
 NB03 = "03_train_on_glue.ipynb"
-COMMON_PARAMETERS = ("smoke", "model_name", "data_dir", "output_dir")
 MINILM_D, MINILM_LAYERS = 384, 6
 # Measured in notebook 03's smoke run (1,920 SST-2 sentences, lr 3e-3, one epoch): 0.765-0.795 dev accuracy on 400 dev
 # sentences over four runs with one head (CPU training is not bitwise reproducible here), 0.813 with two heads on 300,
@@ -64,47 +61,6 @@ def import_definitions_from_notebook(path: Path, names: list[str] | None = None)
     missing = [n for n in names if n not in namespace]
     assert not missing, f"{path.name} defines no {missing}"
     return {n: namespace[n] for n in names}
-
-
-def parameters_cell(nb: nbformat.NotebookNode):
-    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    return tagged[0] if len(tagged) == 1 else None
-
-
-# ------------------------------------------------------------------------------------------------ static checks
-ALL_NOTEBOOKS = sorted(NOTEBOOKS.glob("*.ipynb"))
-
-
-@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[p.name for p in ALL_NOTEBOOKS])
-def test_notebook_is_stripped_and_parameterised(path):
-    nb = nbformat.read(path, as_version=4)
-    nbformat.validate(nb)
-    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "kernelspec must be python3 (papermill, CI)"
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
-            assert not cell.outputs, f"cell {i} has outputs: run `nbstripout {path.name}`"
-            assert cell.execution_count is None, f"cell {i} has an execution count: run `nbstripout {path.name}`"
-    assert "widgets" not in nb.metadata, f"widget state is stored: run `nbstripout {path.name}`"
-    cell = parameters_cell(nb)
-    assert cell is not None, "exactly one code cell must be tagged `parameters`"
-    assigned = {n.target.id for n in ast.parse(cell.source).body if isinstance(n, ast.AnnAssign)}
-    assert set(COMMON_PARAMETERS) <= assigned, f"the parameters cell lacks typed {set(COMMON_PARAMETERS) - assigned}"
-
-
-@pytest.mark.parametrize("name", [NB01, NB02, NB03])
-def test_notebook_house_style(name):
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    first, code_cells = nb.cells[0], [c for c in nb.cells if c.cell_type == "code"]
-    assert first.cell_type == "markdown" and first.source.startswith("# "), "the first cell is the title"
-    for needed in ("arxiv.org/abs/2211.01979", "Time", "You need"):
-        assert needed in first.source, f"the header does not mention {needed!r}"
-    install = code_cells[0].source
-    assert '"google.colab" in sys.modules' in install and "%pip install" in install
-    assert "%matplotlib inline" in install and "version(" in install
-    assert code_cells[1] is parameters_cell(nb), "the parameters cell comes right after the install cell"
-    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert "## What to notice" in text and "## Exercises" in text
-    assert any("results.json" in c.source for c in code_cells)
 
 
 # ------------------------------------------------------------------------------------------------ notebook 01 vs lib

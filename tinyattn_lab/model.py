@@ -64,12 +64,14 @@ class TinyAttnLayer(nn.ModuleDict):
         name = self._state.active
         return (self[name], self._state.configs[name].placement) if name in self else (None, None)
 
-    def _run(self, adapter: TinyAttention, x: torch.Tensor) -> torch.Tensor:
+    def _add(self, adapter: TinyAttention, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """residual + adapter(x). `residual` is always a fresh LayerNorm output that nothing else holds, so the
+        adapter may write into it during inference (TinyAttention.add_projection)."""
         record = self._state.maps is not None
-        delta, probs = adapter(x, self._state.mask, return_attention=record)
+        out, probs = adapter(x, self._state.mask, return_attention=record, residual=residual)
         if record:
             self._state.maps.append(probs.detach())
-        return delta
+        return out
 
     def _save_input(self, module, args, kwargs):
         self._input = args[0] if args else kwargs["hidden_states"]
@@ -83,14 +85,14 @@ class TinyAttnLayer(nn.ModuleDict):
             self._attn = A
             return None
         source = A if placement == "after_attention" else self._input
-        return _with_first(output, A + self._run(adapter, source))
+        return _with_first(output, self._add(adapter, source, A))
 
     def _after_layer(self, module, args, output):
         adapter, placement = self._adapter()
         if placement != "parallel_ffn":
             return None
         out = _first(output)
-        return _with_first(output, out + self._run(adapter, self._attn))
+        return _with_first(output, self._add(adapter, self._attn, out))
 
 
 class HeadCopies(nn.Module):
