@@ -14,7 +14,7 @@ RUN    ?= runs/sst2-minilm
 COURSE ?= runs/course
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-export TINYATTN_DATA := $(DATA)
+export TINYATTN_DATA := $(if $(DATA),$(abspath $(DATA)))  # absolute: notebooks run in notebooks/
 
 .PHONY: run test setup lab course benchmark clean
 

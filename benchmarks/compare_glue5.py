@@ -5,7 +5,7 @@
 Writes benchmarks/results/compare-glue5-<budget>.{json,csv,png} after every finished task (so a long run that is
 stopped still leaves the tasks it finished), plus a Markdown table (.md). The core methods are trained on every task
 first (compare-glue5-<budget>.*), then the others are added task by task (compare-glue5-<budget>-extended.*). The run cache (runs/compare-cache) makes a
-rerun or an extension train only what is new. The budget "cpu" (tinyattn_lab/compare.py) is sized for 2 shared CPU
+rerun or an extension train only what is new. The budget "cpu" (tinyattn_lab/compare_specs.py) is sized for 2 shared CPU
 cores: 400 training examples, 2 epochs of batch 16 (50 steps), 300 dev examples, inputs cut at 64 tokens, the middle
 and high point of each method's learning-rate grid on seed 0, then seed 1 at the better rate.
 
@@ -29,6 +29,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from tinyattn_lab import compare  # noqa: E402
+from tinyattn_lab.compare_report import format_table  # noqa: E402
+from tinyattn_lab.compare_specs import BUDGETS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("sst2", "cola", "stsb", "mrpc", "rte")  # short inputs first
@@ -38,7 +40,7 @@ MORE = ("houlsby", "bitfit")  # then these, on every task, as time allows (the c
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--budget", default="cpu", choices=list(compare.BUDGETS))
+    p.add_argument("--budget", default="cpu", choices=list(BUDGETS))
     p.add_argument("--tasks", nargs="+", default=list(TASKS))
     p.add_argument("--methods", nargs="+", default=list(CORE) + list(MORE))
     p.add_argument("--core", nargs="+", default=list(CORE), help="methods trained on every task before the others")
@@ -67,7 +69,7 @@ def main(argv=None) -> int:
                                      log=lambda line: print(line, flush=True))
             if args.no_output:
                 continue
-            result_md = compare.format_table(result)
+            result_md = format_table(result)
             out.with_suffix(".md").write_text(
                 f"{result_md}\n\nBudget: {result['budget']}\nMethods: {', '.join(methods)}; tasks finished: "
                 f"{', '.join(done)}; {(time.time() - started) / 60:.1f} min in this invocation; "

@@ -3,7 +3,7 @@
     nice -n 10 python benchmarks/compare_throughput.py [--batch-size 16] [--seq-len 64] [--rounds 8]
 
 Both methods are built by tinyattn_lab.methods on the same backbone (the embedded MiniLM), in one process, and trained
-on the same batch, round by round in alternating order (compare.side_by_side_throughput), so a busy shared machine
+on the same batch, round by round in alternating order (probes.side_by_side_throughput), so a busy shared machine
 slows both alike. LoRA is peft's, r=8 on query and value (its default targets for BERT). Writes
 benchmarks/results/compare-throughput.json.
 """
@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from tinyattn_lab.compare import side_by_side_throughput  # noqa: E402
+from tinyattn_lab.probes import side_by_side_throughput  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

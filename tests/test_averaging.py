@@ -2,29 +2,9 @@
 
 import pytest
 import torch
-from conftest import padded_batch, tiny_model
+from conftest import adapter_logits, padded_batch, sharp_adapter_model, tiny_model
 
 from tinyattn_lab import TinyAttnConfig, TinyAttnModel, average_heads, averaging_gap, expand_heads
-
-
-def logits(model, batch, adapter):
-    model.set_adapter(adapter)
-    with torch.no_grad():
-        return model(**batch).logits
-
-
-def single_head_model(head_dim=1, qkv_std=0.5, seed=0) -> TinyAttnModel:
-    """A bert with one single-head adapter whose attention is sharp (qkv std 0.5) and whose biases are non-zero."""
-    torch.manual_seed(seed)
-    model = TinyAttnModel(tiny_model("bert", seed=seed), TinyAttnConfig(head_dim=head_dim, init_scale=0.5)).eval()
-    with torch.no_grad():
-        for layer in model.tiny_layers:
-            adapter = layer["default"]
-            adapter.qkv.weight.normal_(0.0, qkv_std)
-            adapter.qkv.bias.normal_(0.0, 0.1)
-            adapter.out.bias.normal_(0.0, 0.1)
-            adapter.norm.weight.uniform_(0.5, 1.5)
-    return model
 
 
 BATCHES = [padded_batch(3, 7, seed=0), padded_batch(4, 6, seed=1)]
@@ -33,16 +13,16 @@ BATCHES = [padded_batch(3, 7, seed=0), padded_batch(4, 6, seed=1)]
 @pytest.mark.parametrize("head_dim", [1, 2])
 def test_identical_experts_average_exactly(head_dim):
     """Oracle: the single head's logits; 4 identical experts and their average compute the same function."""
-    model = single_head_model(head_dim)
-    single = [logits(model, b, "default") for b in BATCHES]
+    model = sharp_adapter_model(head_dim=head_dim)
+    single = [adapter_logits(model, b, "default") for b in BATCHES]
     multi = expand_heads(model, "default", num_heads=4, noise_std=0.0)
     assert model.peft_config[multi].num_heads == 4 and model.peft_config[multi].head_dim == head_dim
     for b, expected in zip(BATCHES, single):
-        torch.testing.assert_close(logits(model, b, multi), expected, atol=1e-6, rtol=0)
+        torch.testing.assert_close(adapter_logits(model, b, multi), expected, atol=1e-6, rtol=0)
     averaged = average_heads(model, multi)
     assert model.peft_config[averaged].num_heads == 1
     for b, expected in zip(BATCHES, single):
-        torch.testing.assert_close(logits(model, b, averaged), expected, atol=1e-6, rtol=0)
+        torch.testing.assert_close(adapter_logits(model, b, averaged), expected, atol=1e-6, rtol=0)
     for src, dst in ((model.tiny_layers[i]["default"], model.tiny_layers[i][averaged]) for i in range(2)):
         for (name, a), (_, c) in zip(src.state_dict().items(), dst.state_dict().items()):
             torch.testing.assert_close(a, c, atol=1e-7, rtol=0, msg=name)
@@ -82,14 +62,14 @@ def test_averaged_adapter_equals_hand_built_single_head():
         for name, value in layer["by_hand"].state_dict().items():
             torch.testing.assert_close(layer["avg"].state_dict()[name], value, atol=1e-7, rtol=0, msg=name)
     for b in BATCHES:
-        torch.testing.assert_close(logits(model, b, "avg"), logits(model, b, "by_hand"), atol=1e-6, rtol=0)
+        torch.testing.assert_close(adapter_logits(model, b, "avg"), adapter_logits(model, b, "by_hand"), atol=1e-6, rtol=0)
     # the heads really differ, so the average is not the multi-head function
-    assert not torch.allclose(logits(model, BATCHES[0], "avg"), logits(model, BATCHES[0], "default"), atol=1e-6)
+    assert not torch.allclose(adapter_logits(model, BATCHES[0], "avg"), adapter_logits(model, BATCHES[0], "default"), atol=1e-6)
 
 
 def test_gap_grows_with_expert_spread():
     """Oracle: the gap is second order in the spread of the experts (module docstring), so it grows with the noise."""
-    model = single_head_model()
+    model = sharp_adapter_model()
     gaps = []
     for i, noise in enumerate((1e-3, 1e-2, 1e-1)):
         multi = expand_heads(model, "default", num_heads=4, noise_std=noise, new_adapter_name=f"x4_{i}")
@@ -103,7 +83,7 @@ def test_gap_grows_with_expert_spread():
 
 def test_expand_heads_noise_is_seeded():
     """Oracle: the same seed gives the same experts, another seed other experts."""
-    model = single_head_model()
+    model = sharp_adapter_model()
     a = expand_heads(model, "default", 4, noise_std=0.1, new_adapter_name="a", seed=0)
     b = expand_heads(model, "default", 4, noise_std=0.1, new_adapter_name="b", seed=0)
     c = expand_heads(model, "default", 4, noise_std=0.1, new_adapter_name="c", seed=1)

@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from tinyattn_lab import compare
-from tinyattn_lab.compare import Budget, MethodSpec, get_budget, parse_method, run_key
+from tinyattn_lab import compare, compare_report, probes
+from tinyattn_lab.compare_specs import Budget, MethodSpec, get_budget, parse_method, run_key
 
 
 @pytest.fixture(scope="session")
@@ -101,13 +101,13 @@ def test_average_and_glue_table():
     result = compare.summarize(records, {}, ["rte", "mrpc", "wnli"], specs, TINY)
     result.update(tasks=["rte", "mrpc", "wnli"], methods=["lora"])
     assert result["average"][0]["mean"] == pytest.approx((0.6 + 0.8 + 0.5) / 3)
-    table = compare.glue_table(result, "lora")
+    table = compare_report.glue_table(result, "lora")
     mrpc = next(r for r in table["rows"] if r["task"] == "mrpc")
     assert mrpc["score"] == pytest.approx((0.8 + 0.4) / 2)  # the mean of the task's metrics, as GLUE scores it
     scores = {r["task"]: r["score"] for r in table["rows"]}
     assert table["average"] == pytest.approx(sum(scores.values()) / 3)
     assert table["average_without_wnli"] == pytest.approx((scores["rte"] + scores["mrpc"]) / 2)
-    assert "average without WNLI" in compare.format_glue_table(table)
+    assert "average without WNLI" in compare_report.format_glue_table(table)
 
 
 # -- real (tiny) runs ------------------------------------------------------------------------------------------------------------
@@ -147,22 +147,22 @@ def test_compare_trains_sweeps_caches_and_extends(tiny_backbone, mirror_dir, tmp
     compare.compare(["rte"], ["tiny_attention", "head_only", "bitfit"], **kwargs)
     assert len(calls) == 9  # only the new method trained
     saved = json.loads(out.with_suffix(".json").read_text())
-    assert saved["tasks"] == ["rte"] and "| tiny_attention |" in compare.format_table(saved)
+    assert saved["tasks"] == ["rte"] and "| tiny_attention |" in compare_report.format_table(saved)
 
 
 def test_probe_reports_memory_latency_and_throughput(tiny_backbone, tmp_path):
     spec = MethodSpec("tiny_attention")
-    shape = compare.ProbeShape(batch_size=4, seq_len=16, steps=3, latency_repeats=2)
-    record = compare.probe(spec, tiny_backbone, shape, tmp_path, subprocess_=True)  # a fresh process, as in use
+    shape = probes.ProbeShape(batch_size=4, seq_len=16, steps=3, latency_repeats=2)
+    record = probes.probe(spec, tiny_backbone, shape, tmp_path, subprocess_=True)  # a fresh process, as in use
     assert record["subprocess"] and record["train_examples_per_second"] > 0 and record["latency_ms"] > 0
     assert record["peak_memory_mb"] >= 0 and record["memory_measure"]
     assert record["parameters"]["trainable"] == 2 * (3 * 16 + 4 * 16 + 3) + 16 * 2 + 2
-    assert compare.probe(spec, tiny_backbone, shape, tmp_path) == record  # cached
+    assert probes.probe(spec, tiny_backbone, shape, tmp_path) == record  # cached
 
 
 def test_side_by_side_throughput(tiny_backbone):
-    result = compare.side_by_side_throughput(["tiny_attention", "lora"], tiny_backbone, batch_size=4, seq_len=16,
-                                             rounds=2, steps_per_round=1)
+    result = probes.side_by_side_throughput(["tiny_attention", "lora"], tiny_backbone, batch_size=4, seq_len=16,
+                                            rounds=2, steps_per_round=1)
     assert set(result["examples_per_second"]) == {"tiny_attention", "lora"}
     assert result["ratio"]["of"] == "tiny_attention / lora" and len(result["per_round"]["lora"]) == 2
 

@@ -17,14 +17,16 @@ import numpy as np
 import pytest
 import torch
 
-from tinyattn_lab import fewglue
-from tinyattn_lab.cloze import (ClozeModel, HeadModel, cloze_features, collate, eval_subset, few_shot_loss,
-                                head_features, load_masked_lm, majority_baseline, predict_scores, run_fewglue,
-                                train_few_shot, NoMLMHeadError)
+from tinyattn_lab.cloze import ClozeModel, NoMLMHeadError, cloze_features, load_masked_lm
+from tinyattn_lab.cloze_encoder import ClozeEncoder, VerbalizerError, reference_lookup, verbalizer_token_ids
 from tinyattn_lab.config import TinyAttnConfig
-from tinyattn_lab.fewglue import (FEWGLUE_TASKS, MASK, REFERENCE_PATTERN, TRAINABLE_TASKS, ClozeEncoder, FewShotArgs,
-                                  MissingSplitWarning, Text, VerbalizerError, load_fewglue, missing_splits, pattern,
-                                  reference_lookup, resolve_fewglue_dir, text_pairs, verbalizer, verbalizer_token_ids)
+from tinyattn_lab.fewglue_data import (MissingSplitWarning, eval_subset, inventory, load_fewglue, missing_splits,
+                                       question_ids, resolve_fewglue_dir)
+from tinyattn_lab.fewglue_head import HeadModel, head_features, text_pairs
+from tinyattn_lab.fewglue_run import majority_baseline, run_fewglue
+from tinyattn_lab.fewglue_tasks import FEWGLUE_TASKS, TRAINABLE_TASKS, get_fewglue_task
+from tinyattn_lab.fewglue_train import FewShotArgs, collate, few_shot_loss, predict_scores, train_few_shot
+from tinyattn_lab.patterns import MASK, REFERENCE_PATTERN, Text, copa_choices, pattern, verbalizer
 from tinyattn_lab.fewglue_metrics import (fewglue_metrics, multirc_metrics, normalize_answer, record_metrics,
                                           task_score, token_f1)
 
@@ -93,9 +95,9 @@ def test_task_table():
     assert FEWGLUE_TASKS["multirc"].metrics == ("f1a", "em") and FEWGLUE_TASKS["record"].metrics == ("f1", "em")
     for name in ("wsc", "record"):  # loading and metrics only, and they say why
         assert not FEWGLUE_TASKS[name].trainable and FEWGLUE_TASKS[name].note
-    assert fewglue.get_fewglue_task("Bool-Q") is FEWGLUE_TASKS["boolq"]
+    assert get_fewglue_task("Bool-Q") is FEWGLUE_TASKS["boolq"]
     with pytest.raises(ValueError, match="unknown FewGLUE task"):
-        fewglue.get_fewglue_task("sst2")
+        get_fewglue_task("sst2")
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -113,7 +115,7 @@ def test_resolve_fewglue_dir(mirror_dir, monkeypatch, tmp_path):
 
 
 def test_mirror_inventory_and_gaps(mirror_dir):
-    rows = {(r["task"], r["split"]): r for r in fewglue.inventory(mirror_dir)}
+    rows = {(r["task"], r["split"]): r for r in inventory(mirror_dir)}
     assert {k for k, r in rows.items() if r["status"] == "missing"} == MIRROR_GAPS
     for task in FEWGLUE_TASKS:
         assert rows[(task, "train")]["rows"] == (154 if task == "multirc" else 32)
@@ -189,7 +191,7 @@ def test_patterns_encode_with_masks_in_place(wordpiece, task):
     example = _example(task)
     for pid in range(t.num_patterns):
         if t.kind == "choices":
-            lengths = [len(encoder.encode_text(c)) for c in fewglue.copa_choices(example)]
+            lengths = [len(encoder.encode_text(c)) for c in copa_choices(example)]
             enc = encoder.encode(*pattern(task, example, pid, num_masks=max(lengths)))
             assert len(enc["mask_positions"]) == max(lengths)
         else:
@@ -356,7 +358,7 @@ def test_copa_multi_mask_scores(tiny_mlm, wordpiece):
     features = cloze_features("copa", [_example("copa")], encoder)
     f = features[0]
     assert [len(c) for c in f["candidates"]] == [len(encoder.encode_text(c)) for c in
-                                                 fewglue.copa_choices(_example("copa"))]
+                                                 copa_choices(_example("copa"))]
     batch = collate(features, wordpiece.pad_token_id)
     with torch.no_grad():
         scores = model(**batch)[0]
@@ -475,7 +477,7 @@ def test_head_path_copa_scores_each_answer(wordpiece):
 def test_majority_baseline_and_eval_subset(mirror_dir):
     data = load_fewglue("multirc", mirror_dir)
     sub = eval_subset("multirc", data["validation"], 10)
-    questions = fewglue.question_ids("multirc", sub)
+    questions = question_ids("multirc", sub)
     assert len(set(questions)) == 10  # whole questions, so EM stays defined
     assert eval_subset("multirc", data["validation"], 10)["idx"] == sub["idx"]  # fixed
     base = majority_baseline("multirc", data["train"], sub, questions)

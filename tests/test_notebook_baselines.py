@@ -14,13 +14,14 @@ NB07 = "07_baselines_and_frontier.ipynb"
 
 @pytest.mark.slow
 def test_notebook_07_smoke_run(tmp_path, mirror_dir):
-    from tinyattn_lab import compare
+    from tinyattn_lab.compare_report import REFERENCE_ROWS
+    from tinyattn_lab.compare_specs import get_budget
     from tinyattn_lab.methods import METHODS
 
     nb, results = run_notebook(NB07, tmp_path, mirror_dir, cache_dir=str(tmp_path / "cache"))
     assert results["smoke"] is True and results["model_name"] == "minilm"
     assert results["recipe"]["tasks"] == ["sst2"] and len(results["recipe"]["methods"]) == 5
-    budget = compare.get_budget("smoke")
+    budget = get_budget("smoke")
     assert results["budget"]["train_size"] == budget.train_size
     rows = {r["method"]: r for r in results["rows"]}
     assert set(rows) == set(results["recipe"]["methods"])
@@ -38,5 +39,5 @@ def test_notebook_07_smoke_run(tmp_path, mirror_dir):
     assert counts["lora"]["method"] == 6 * 2 * (384 * 8 * 2)
     assert counts["head_only"]["trainable"] < counts["tiny_attention"]["trainable"] < counts["lora"]["trainable"]
     assert counts["full_finetune"]["trainable_percent"] == 100.0
-    assert results["reference_rows"] == compare.REFERENCE_ROWS
+    assert results["reference_rows"] == REFERENCE_ROWS
     assert image_outputs(nb) >= 2  # the frontier and the learning-rate plot

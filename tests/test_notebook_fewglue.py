@@ -14,8 +14,9 @@ NB08 = "08_fewglue.ipynb"
 
 @pytest.mark.slow
 def test_notebook_08_smoke_run(tmp_path, mirror_dir):
-    from tinyattn_lab.fewglue import PUBLISHED, load_fewglue
+    from tinyattn_lab.fewglue_data import eval_subset, load_fewglue
     from tinyattn_lab.fewglue_metrics import fewglue_metrics
+    from tinyattn_lab.fewglue_tasks import PUBLISHED
 
     # one torch thread: on a shared 2-core machine two threads were measured 10-20x slower per training step
     nb, results = run_notebook(NB08, tmp_path, mirror_dir, torch_threads=1)
@@ -35,8 +36,6 @@ def test_notebook_08_smoke_run(tmp_path, mirror_dir):
             assert all(0.0 <= v <= 1.0 for v in values)
         # the majority baseline, computed here from the labels alone
         majority = int(np.bincount(data["train"]["label"]).argmax())
-        from tinyattn_lab.cloze import eval_subset
-
         labels = np.array(eval_subset(name, data["validation"], 100)["label"])
         expected = fewglue_metrics(name, np.full(len(labels), majority), labels)
         for metric, value in expected.items():

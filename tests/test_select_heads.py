@@ -2,60 +2,39 @@
 
 import pytest
 import torch
-from conftest import padded_batch, tiny_model
+from conftest import adapter_logits, padded_batch, sharp_adapter_model
 
-from tinyattn_lab import TinyAttnConfig, TinyAttnModel, average_heads, count_parameters, expand_heads
+from tinyattn_lab import average_heads, count_parameters, expand_heads
 from tinyattn_lab.averaging import select_heads
 from tinyattn_lab.counting import tiny_attention_formula
 
 BATCHES = [padded_batch(3, 7, seed=0), padded_batch(4, 6, seed=1)]
 
 
-def logits(model, batch, adapter):
-    model.set_adapter(adapter)
-    with torch.no_grad():
-        return model(**batch).logits
-
-
-def random_adapter(num_heads=4, head_dim=1, seed=0) -> TinyAttnModel:
-    """A bert with one adapter whose heads all differ (sharp attention, non-zero biases, non-trivial LayerNorm)."""
-    torch.manual_seed(seed)
-    config = TinyAttnConfig(num_heads=num_heads, head_dim=head_dim, init_scale=0.5)
-    model = TinyAttnModel(tiny_model("bert", seed=seed), config).eval()
-    with torch.no_grad():
-        for layer in model.tiny_layers:
-            adapter = layer["default"]
-            adapter.qkv.weight.normal_(0.0, 0.5)
-            adapter.qkv.bias.normal_(0.0, 0.1)
-            adapter.out.bias.normal_(0.0, 0.1)
-            adapter.norm.weight.uniform_(0.5, 1.5)
-    return model
-
-
 @pytest.mark.parametrize("order", [[0, 1, 2, 3], [3, 1, 0, 2]])
 def test_keeping_every_head_reproduces_the_adapter(order):
     """Oracle: the adapter itself. All heads kept (scale h/h = 1), in any order: the sum over heads is unchanged."""
-    model = random_adapter()
+    model = sharp_adapter_model(num_heads=4)
     kept = select_heads(model, "default", order)
     for b in BATCHES:
-        torch.testing.assert_close(logits(model, b, kept), logits(model, b, "default"), atol=1e-6, rtol=0)
+        torch.testing.assert_close(adapter_logits(model, b, kept), adapter_logits(model, b, "default"), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("heads", [[2], [0, 3], [1, 2, 3]])
 def test_identical_experts_any_subset_is_the_same_function(heads):
     """Oracle: the single head the experts were cloned from; the h/k scaling keeps the update's size."""
-    model = random_adapter(num_heads=1, head_dim=2)
+    model = sharp_adapter_model(num_heads=1, head_dim=2)
     multi = expand_heads(model, "default", num_heads=4, noise_std=0.0)
     kept = select_heads(model, multi, heads, "kept")
     assert kept == "kept" and model.peft_config[kept].num_heads == len(heads)
     for b in BATCHES:
-        torch.testing.assert_close(logits(model, b, kept), logits(model, b, "default"), atol=1e-6, rtol=0)
+        torch.testing.assert_close(adapter_logits(model, b, kept), adapter_logits(model, b, "default"), atol=1e-6, rtol=0)
 
 
 def test_weights_are_the_kept_slices_scaled_by_h_over_k():
     """Oracle: slices cut by hand from the source adapter's weights (head_dim 2, so rows come in pairs)."""
     h, e = 4, 2
-    model = random_adapter(num_heads=h, head_dim=e)
+    model = sharp_adapter_model(num_heads=h, head_dim=e)
     kept = select_heads(model, "default", [3, 1])
     for layer in model.tiny_layers:
         src, dst = layer["default"], layer[kept]
@@ -73,7 +52,7 @@ def test_weights_are_the_kept_slices_scaled_by_h_over_k():
 def test_average_of_kept_heads_is_the_average_of_those_experts():
     """select_heads then average_heads: mean q/k/v rows of the kept heads, output h * mean of their columns."""
     h = 4
-    model = random_adapter(num_heads=h)
+    model = sharp_adapter_model(num_heads=h)
     averaged = average_heads(model, select_heads(model, "default", [0, 2]))
     for layer in model.tiny_layers:
         src, dst = layer["default"], layer[averaged]
@@ -83,7 +62,7 @@ def test_average_of_kept_heads_is_the_average_of_those_experts():
 
 
 def test_selected_adapter_counts_like_the_closed_form():
-    model = random_adapter(num_heads=4, head_dim=2)
+    model = sharp_adapter_model(num_heads=4, head_dim=2)
     model.set_adapter(select_heads(model, "default", [0, 1, 2]))
     count = count_parameters(model)
     assert count.adapter == len(model.tiny_layers) * tiny_attention_formula(model.hidden_size, 3 * 2)
@@ -91,7 +70,7 @@ def test_selected_adapter_counts_like_the_closed_form():
 
 @pytest.mark.parametrize("heads", [[], [0, 0], [4], [-1]])
 def test_bad_head_lists_are_refused(heads):
-    model = random_adapter(num_heads=4)
+    model = sharp_adapter_model(num_heads=4)
     with pytest.raises(ValueError, match="distinct indices"):
         select_heads(model, "default", heads)
     assert list(model.peft_config) == ["default"]  # nothing half-added

@@ -14,7 +14,7 @@ import sys
 from dataclasses import fields
 
 from . import course
-from . import compare
+from . import compare_cli
 from . import fewglue
 from .backbones import DEFAULT_MODEL
 from .config import PLACEMENTS, TinyAttnConfig
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_count(sub)
     course.add_parser(sub)
-    compare.add_parsers(sub)
+    compare_cli.add_parsers(sub)
     fewglue.add_parser(sub)
     return parser
 
@@ -101,7 +101,7 @@ def _run(args) -> int:
     if args.command == "fewglue":
         return fewglue.run_command(args)
     if args.command in ("compare", "glue"):
-        return compare.run_cli(args)
+        return compare_cli.run_cli(args)
     if args.command == "course":
         return course.run_cli(args)
     if args.command == "train":

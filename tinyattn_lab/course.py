@@ -8,8 +8,11 @@ The run folder gets, per notebook, the executed .ipynb, its .html and its own ou
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+
+from .data import DATA_ENV
 
 
 def add_parser(sub) -> None:
@@ -36,13 +39,14 @@ def run_course(output, notebooks="notebooks", data_dir=None, smoke: bool | None 
     if not paths:
         raise FileNotFoundError(f"No course notebooks (NN_name.ipynb) in {notebooks.resolve()}.")
     output.mkdir(parents=True, exist_ok=True)
+    data_dir = data_dir or os.environ.get(DATA_ENV) or None  # made absolute below: notebooks run in notebooks/
     records = []
     for path in paths:
         parameters = {"output_dir": str((output / path.stem).resolve())}
         if smoke is not None:
             parameters["smoke"] = smoke
         if data_dir is not None:
-            parameters["data_dir"] = str(Path(data_dir).resolve())
+            parameters["data_dir"] = str(Path(data_dir).expanduser().resolve())
         executed = output / path.name
         start = time.perf_counter()
         print(f"running {path.name} ...", flush=True)

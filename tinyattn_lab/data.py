@@ -56,20 +56,26 @@ GLUE_TASKS = {t.name: t for t in [
 ]}
 
 
-def get_task(name):
-    """Look up a GlueTask by name; 'SST-2', 'sst2' and 'STS-B' style spellings all work."""
-    if isinstance(name, GlueTask):
+def lookup_task(name, table: dict, kind: str):
+    """The task called `name` in `table` ('SST-2', 'sst2' and 'STS-B' style spellings all work), or a ValueError that
+    lists the known ones. A task object (any value of the table) passes through."""
+    if name in table.values():
         return name
     key = str(name).lower().replace("-", "").replace("_", "")
-    if key not in GLUE_TASKS:
-        raise ValueError(f"unknown GLUE task {name!r}; known tasks: {', '.join(GLUE_TASKS)}")
-    return GLUE_TASKS[key]
+    if key not in table:
+        raise ValueError(f"unknown {kind} task {name!r}; known tasks: {', '.join(table)}")
+    return table[key]
 
 
-def resolve_data_dir(data_dir=None):
+def get_task(name) -> GlueTask:
+    return lookup_task(name, GLUE_TASKS, "GLUE")
+
+
+def resolve_data_dir(data_dir=None, collection: str = "glue"):
     """
-    Return the mirror root (the folder that contains glue/), or None to use the hub.
-    An explicit data_dir wins over $TINYATTN_DATA; pointing at the glue/ folder itself is accepted too.
+    Return the mirror root (the folder that contains `collection`/: glue/ or fewglue/), or None to use the hub.
+    An explicit data_dir wins over $TINYATTN_DATA (an empty value counts as unset); pointing at the collection's own
+    folder is accepted too.
     """
     source = "data_dir argument"
     if data_dir is None or str(data_dir) == "":
@@ -78,18 +84,19 @@ def resolve_data_dir(data_dir=None):
     if data_dir is None:
         return None
     path = Path(data_dir).expanduser().resolve()
+    layout = f"{collection}/<task>/<split>.parquet"
     if not path.is_dir():
         raise FileNotFoundError(
-            f"GLUE data dir {path} (from the {source}) does not exist. Set {DATA_ENV} or pass data_dir= "
-            f"to the folder that contains glue/<task>/<split>.parquet (e.g. shared/data), "
+            f"{collection} data dir {path} (from the {source}) does not exist. Set {DATA_ENV} or pass data_dir= "
+            f"to the folder that contains {layout} (e.g. shared/data), "
             f"or leave both unset to download from the Hugging Face hub.")
-    if (path / "glue").is_dir():
+    if (path / collection).is_dir():
         return path
-    if path.name == "glue":
+    if path.name == collection:
         return path.parent
     raise FileNotFoundError(
-        f"GLUE data dir {path} (from the {source}) has no glue/ subfolder. Point {DATA_ENV} or data_dir= "
-        f"at the folder that contains glue/<task>/<split>.parquet.")
+        f"{collection} data dir {path} (from the {source}) has no {collection}/ subfolder. Point {DATA_ENV} or "
+        f"data_dir= at the folder that contains {layout}.")
 
 
 def _listing(folder, suffix=""):
