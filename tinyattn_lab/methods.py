@@ -7,7 +7,7 @@ fresh transformers sequence classifier into a ready-to-train model:
 
     tiny attention   tiny_attention (after the attention sub-layer, the reference `m0`), tiny_attention_parallel
                      (beside self-attention, `s0`), tiny_attention_ffn (beside the FFN, `m1`)       model.py
-    peft library     lora, ia3, prefix_tuning, prompt_tuning                                         peft 0.21
+    peft library     lora, ia3, prefix_tuning, prompt_tuning                              peft_methods.py (peft 0.21)
     bottleneck       houlsby, pfeiffer, parallel_adapter                                             bottleneck.py
     selective        bitfit (biases + head), head_only (linear probe), full_finetune
 
@@ -26,9 +26,7 @@ Notebook: notebooks/07_baselines_and_frontier.ipynb.
 
 from __future__ import annotations
 
-import inspect
 import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -37,21 +35,11 @@ import torch
 from torch import nn
 
 from .heads import head_module_names
+from .method_model import Built, MethodModel, count_method_parameters, is_head, set_trainable
+from .peft_methods import load_peft, peft_builder
 
 METHOD_FILE = "method.json"
 SELECTIVE_WEIGHTS = "trainable_model.safetensors"
-
-
-@dataclass
-class Built:
-    """A method applied to one backbone: the model to train, how to save it, and its parameter count."""
-
-    method: str
-    hp: dict  # every hyperparameter, defaults included (what the comparison's cache key is made of)
-    model: nn.Module  # call it like the transformers model; only the method's parameters have requires_grad
-    save: Callable[[Path], None]  # save(directory): what this method needs to restore the trained model
-    description: str
-    parameters: dict = field(default_factory=dict)  # see count_method_parameters
 
 
 @dataclass(frozen=True)
@@ -90,72 +78,6 @@ class Method:
         return built
 
 
-# -- the common wrapper ------------------------------------------------------------------------------------------------
-
-class MethodModel(nn.Module):
-    """Holds what a method built (`inner`) and the transformers model under it; forwards calls to `inner`.
-
-    train() keeps the frozen encoder in eval mode (unless backbone_dropout), as TinyAttnModel does: every module of
-    the encoder except the method's own (names containing one of `own_modules`, e.g. "lora_") is switched back to
-    eval, so no dropout runs in it, including the attention-probability dropout that transformers applies inside the
-    attention function when the attention module is in training mode. The head outside the encoder keeps its dropout.
-    """
-
-    def __init__(self, inner: nn.Module, hf_model: nn.Module, backbone_dropout: bool, own_modules: tuple = ()):
-        super().__init__()
-        self.inner, self.backbone_dropout, self.own_modules = inner, backbone_dropout, own_modules
-        self._hf = [hf_model]  # a list: not registered twice as a submodule
-
-    @property
-    def hf_model(self) -> nn.Module:
-        return self._hf[0]
-
-    def forward(self, *args, **kwargs):
-        return self.inner(*args, **kwargs)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if mode and not self.backbone_dropout:
-            encoder = self.hf_model.base_model
-            encoder.eval()
-            for name, module in encoder.named_modules():
-                if any(k in name for k in self.own_modules):
-                    module.train()
-        return self
-
-
-def _is_head(name: str, heads: list[str]) -> bool:
-    return any(part in heads for part in name.split("."))
-
-
-def count_method_parameters(model: nn.Module, original_ids: set, original_total: int, heads: list[str]) -> dict:
-    """The one count every method reports.
-
-    trainable: parameters with requires_grad (each tensor once). total: the deployed model, i.e. the backbone as
-    loaded (its head included) plus what the method adds; the copy of the head that PEFT (`modules_to_save`) and
-    TinyAttnModel (`copies`) keep replaces the original when deployed, so it is not counted twice. head: the trainable
-    parameters of the task head; method = trainable - head.
-    """
-    seen, trainable, head, added = set(), 0, 0, 0
-    for name, p in model.named_parameters(remove_duplicate=True):
-        if id(p) in seen:
-            continue
-        seen.add(id(p))
-        if p.requires_grad:
-            trainable += p.numel()
-            head += p.numel() if _is_head(name, heads) else 0
-        if id(p) not in original_ids and not (".copies." in name or ".modules_to_save." in name):
-            added += p.numel()
-    total = original_total + added
-    return {"trainable": trainable, "total": total, "trainable_percent": 100.0 * trainable / total,
-            "head": head, "method": trainable - head, "added": added}
-
-
-def _set_trainable(model: nn.Module, wanted: Callable[[str], bool]) -> None:
-    for name, p in model.named_parameters():
-        p.requires_grad_(wanted(name))
-
-
 # -- tiny attention ------------------------------------------------------------------------------------------------
 
 def _tiny_attention(placement: str):
@@ -177,75 +99,6 @@ def _load_tiny_attention(name, model, directory, hp):
     return TinyAttnModel.from_pretrained(model, directory)
 
 
-# -- PEFT (the real library) -------------------------------------------------------------------------------------------
-
-def _import_peft():
-    try:
-        import peft
-    except ImportError as err:
-        raise ImportError("LoRA, IA3, prefix tuning and prompt tuning come from the peft library: "
-                          "pip install 'tinyattn-lab[peft]'") from err
-    return peft
-
-
-def _peft_config(name: str, heads: list[str], hp: dict):
-    peft = _import_peft()
-
-    common = dict(task_type="SEQ_CLS", modules_to_save=list(heads))
-    if name == "lora":
-        return peft.LoraConfig(r=hp["r"], lora_alpha=hp["alpha"], lora_dropout=hp["dropout"],
-                               target_modules=hp["target_modules"], **common)
-    if name == "ia3":
-        return peft.IA3Config(target_modules=hp["target_modules"], feedforward_modules=hp["feedforward_modules"],
-                              **common)
-    if name == "prefix_tuning":
-        return peft.PrefixTuningConfig(num_virtual_tokens=hp["num_virtual_tokens"],
-                                       prefix_projection=hp["prefix_projection"], **common)
-    if name == "prompt_tuning":
-        return peft.PromptTuningConfig(num_virtual_tokens=hp["num_virtual_tokens"], **common)
-    raise KeyError(name)
-
-
-_PEFT_OWN = {"lora": ("lora_",), "ia3": ("ia3_",), "prefix_tuning": ("prompt_encoder",),
-             "prompt_tuning": ("prompt_encoder",)}
-
-
-def _check_prefix_support(model) -> None:
-    """PEFT 0.21 feeds prefixes as `past_key_values`; transformers 5.24 renamed the encoders' argument to `cache`."""
-    encoder = getattr(model, model.base_model_prefix, model)
-    if "past_key_values" not in inspect.signature(encoder.forward).parameters:
-        import transformers
-
-        raise ValueError(f"Prefix tuning through peft needs an encoder whose forward takes `past_key_values`; "
-                         f"{type(encoder).__name__} in transformers {transformers.__version__} does not. Install the "
-                         f"tested versions: pip install -c constraints.txt -e '.[peft]' (transformers<5.24).")
-
-
-def _peft(name: str, describe: Callable[[dict], str]):
-    def build(model, heads, backbone_dropout=False, **hp):
-        peft = _import_peft()
-        if name == "prefix_tuning":
-            _check_prefix_support(model)
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            inner = peft.get_peft_model(model, _peft_config(name, heads, hp))
-        wrapped = MethodModel(inner, inner.get_base_model(), backbone_dropout, _PEFT_OWN[name])
-        return Built("", {}, wrapped, lambda d: inner.save_pretrained(str(d)), describe(hp))
-    return build
-
-
-def _load_peft(name, model, directory, hp):
-    peft = _import_peft()
-    if name == "prefix_tuning":
-        _check_prefix_support(model)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        inner = peft.PeftModel.from_pretrained(model, str(directory))
-    return MethodModel(inner, inner.get_base_model(), hp.get("backbone_dropout", False), _PEFT_OWN[name])
-
-
 # -- bottleneck adapters (bottleneck.py) ---------------------------------------------------------------------------------
 
 def _head_tensors(model, heads) -> dict[str, torch.Tensor]:
@@ -265,7 +118,7 @@ def _bottleneck(kind: str):
         config = BottleneckConfig(kind=kind, bottleneck_dim=bottleneck_dim, activation=activation, scaling=scaling,
                                   position=position, layers=layers)
         adapters = add_bottleneck_adapters(model, config)
-        _set_trainable(model, lambda n: ".bottleneck." in n or _is_head(n, heads))
+        set_trainable(model, lambda n: ".bottleneck." in n or is_head(n, heads))
         wrapped = MethodModel(model, model, backbone_dropout, ("bottleneck",))
         wrapped.adapters = adapters
         where = {"houlsby": "after the attention and FFN output projections",
@@ -290,11 +143,11 @@ def _load_bottleneck(name, model, directory, hp):
 def _selective(which: str):
     def build(model, heads, backbone_dropout):
         if which == "full":
-            _set_trainable(model, lambda n: True)
+            set_trainable(model, lambda n: True)
         elif which == "bitfit":  # Ben Zaken et al. 2022: every bias term of the encoder, plus the task head
-            _set_trainable(model, lambda n: n.endswith(".bias") or _is_head(n, heads))
+            set_trainable(model, lambda n: n.endswith(".bias") or is_head(n, heads))
         else:
-            _set_trainable(model, lambda n: _is_head(n, heads))
+            set_trainable(model, lambda n: is_head(n, heads))
         wrapped = MethodModel(model, model, backbone_dropout)
 
         def save(directory):
@@ -351,19 +204,19 @@ METHODS: dict[str, Method] = {m.name: m for m in [
             _selective("head"), _load_selective),
     _method("lora", "peft", "LoRA (peft) on query and value", dict(r=8, alpha=8, dropout=0.0, target_modules=None,
             backbone_dropout=False), (3e-4, 1e-3, 3e-3),
-            _peft("lora", lambda hp: f"LoRA (peft) r={hp['r']}, alpha={hp['alpha']}, on "
-                  f"{hp['target_modules'] or 'peft default modules (query, value)'}"), _load_peft),
+            peft_builder("lora", lambda hp: f"LoRA (peft) r={hp['r']}, alpha={hp['alpha']}, on "
+                         f"{hp['target_modules'] or 'peft default modules (query, value)'}"), load_peft),
     _method("ia3", "peft", "IA3 (peft): learned scales on keys, values and the FFN",
             dict(target_modules=None, feedforward_modules=None, backbone_dropout=False), (1e-3, 3e-3, 1e-2),
-            _peft("ia3", lambda hp: "IA3 (peft): rescales keys, values and FFN activations"), _load_peft),
+            peft_builder("ia3", lambda hp: "IA3 (peft): rescales keys, values and FFN activations"), load_peft),
     _method("prefix_tuning", "peft", "prefix tuning (peft): learned keys and values in every layer",
             dict(num_virtual_tokens=20, prefix_projection=False, backbone_dropout=False), (1e-3, 3e-3, 1e-2),
-            _peft("prefix_tuning", lambda hp: f"prefix tuning (peft), {hp['num_virtual_tokens']} virtual tokens"),
-            _load_peft),
+            peft_builder("prefix_tuning", lambda hp: f"prefix tuning (peft), {hp['num_virtual_tokens']} virtual tokens"),
+            load_peft),
     _method("prompt_tuning", "peft", "prompt tuning (peft): learned input embeddings",
             dict(num_virtual_tokens=20, backbone_dropout=False), (3e-3, 1e-2, 3e-2),
-            _peft("prompt_tuning", lambda hp: f"prompt tuning (peft), {hp['num_virtual_tokens']} virtual tokens"),
-            _load_peft),
+            peft_builder("prompt_tuning", lambda hp: f"prompt tuning (peft), {hp['num_virtual_tokens']} virtual tokens"),
+            load_peft),
     _method("houlsby", "bottleneck", "Houlsby adapters: two per layer, sequential",
             {**_BOTTLENECK, "bottleneck_dim": 8, "activation": "swish"}, _ADAPTER_LRS, _bottleneck("houlsby"),
             _load_bottleneck),
