@@ -14,7 +14,8 @@ RUN    ?= runs/sst2-minilm
 COURSE ?= runs/course
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-export TINYATTN_DATA := $(if $(DATA),$(abspath $(DATA)))  # absolute: notebooks run in notebooks/
+# absolute, because notebooks run with notebooks/ as their working directory
+export TINYATTN_DATA := $(if $(DATA),$(abspath $(DATA)))
 
 .PHONY: run test setup lab course benchmark clean
 
