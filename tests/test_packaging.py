@@ -5,10 +5,13 @@ test command."""
 import ast
 import json
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,3 +85,15 @@ def test_cli_entry_point_and_ci_run_the_readme_commands():
     readme, ci = (REPO / "README.md").read_text(), (REPO / ".ci" / "run").read_text()
     assert "make test" in readme and re.search(r"^make test$", ci, re.M)
     assert "torch==2.13.0" in (REPO / "Makefile").read_text()  # never let an install pull CUDA wheels here
+
+
+def test_makefile_exports_the_data_dir_absolute_and_exact(tmp_path):
+    """Oracle: the path given as DATA, made absolute, with nothing added (an inline comment after a make assignment
+    would add its spaces); notebooks run in notebooks/, so a relative path would point elsewhere there."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    probe = tmp_path / "Makefile"
+    probe.write_text((REPO / "Makefile").read_text() + "\nshow-data:\n\t@printf '[%s]' \"$$TINYATTN_DATA\"\n")
+    done = subprocess.run(["make", "-s", "-f", str(probe), "show-data", "DATA=../shared/data"], cwd=REPO,
+                          capture_output=True, text=True, check=True)
+    assert done.stdout == f"[{(REPO / '../shared/data').resolve()}]"

@@ -60,6 +60,19 @@ def test_save_and_load_round_trip_exact(tmp_path):
         n for n, _ in loaded.named_parameters() if ".tinyattn.default." in n or ".copies.default." in n}
 
 
+def test_saved_files_are_ordinary_files(tmp_path):
+    """Oracle: the process umask. The atomic save goes through private temporary files; the result must not stay
+    private (a shared adapter another user cannot read is a broken save)."""
+    umask = os.umask(0o022)
+    try:
+        trained_like().save_pretrained(tmp_path / "adapter")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "adapter").stat().st_mode & 0o777 == 0o755
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        assert (tmp_path / "adapter" / name).stat().st_mode & 0o777 == 0o644, name
+
+
 def test_weights_file_holds_only_adapter_and_head(tmp_path):
     """Oracle: safetensors layout (8-byte header length + JSON header + raw tensors) with exactly the adapter's and
     head's float32 values; against a backbone with a 1,000-token vocabulary that is under 10% of its bytes."""

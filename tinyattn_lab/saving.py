@@ -54,6 +54,9 @@ def write_atomically(directory: Path, write) -> None:
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; a saved adapter is an ordinary folder
+        for path in tmp.rglob("*"):  # and safetensors writes its file through a private temporary file
+            if path.is_file():
+                path.chmod(0o666 & ~umask)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
             shutil.rmtree(old, ignore_errors=True)
