@@ -1,6 +1,6 @@
 """Training throughput and inference latency of tiny attention against its floor, measured side by side.
 
-    python benchmarks/speed.py [--model minilm] [--batch-size 32] [--repeats 30] [--device cpu|cuda]
+    python benchmarks/speed.py [--model minilm|random:bert-base|NAME] [--batch-size 32] [--repeats 30] [--device cpu|cuda]
 
 Variants, timed round-robin in one process so machine noise hits them alike (median of the repeats):
   floor        the bare frozen backbone with gradients flowing through every layer (the input embeddings require
@@ -52,9 +52,25 @@ def machine() -> dict:
     return info
 
 
+# Timing does not depend on the weights, so larger encoders than the embedded one can be timed offline with random
+# weights of their published shapes (BERT's vocabulary, which the embedded tokenizer uses).
+RANDOM_SHAPES = {"bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)}
+
+
+def load_timed_backbone(model_name: str):
+    """(model, tokenizer); "random:bert-base" is a randomly initialised BERT-base with the embedded tokenizer."""
+    if not model_name.startswith("random:"):
+        return load_backbone(model_name, num_labels=2)
+    from transformers import AutoModelForSequenceClassification, BertConfig
+
+    _, tokenizer = load_backbone("minilm", num_labels=2)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **RANDOM_SHAPES[model_name.split(":", 1)[1]])
+    return AutoModelForSequenceClassification.from_config(config).eval(), tokenizer
+
+
 def build(model_name: str, device: str):
     """One wrapped backbone holding every variant as a named adapter, so all share the same weights."""
-    backbone, tokenizer = load_backbone(model_name, num_labels=2)
+    backbone, tokenizer = load_timed_backbone(model_name)
     model = TinyAttnModel(backbone).to(device)
     for h in HEADS:
         torch.manual_seed(h)
@@ -120,7 +136,8 @@ def timed_round_robin(jobs: dict, repeats: int, sync) -> dict[str, float]:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--model", default="minilm",
+                        help=f"model name or path, or random:<shape> ({', '.join(RANDOM_SHAPES)}) for random weights")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -153,7 +170,8 @@ def main(argv=None) -> dict:
         "inference_ms": {v: 1000 * s for v, s in latency.items()},
         "inference_vs_bare": {v: s / latency["bare"] for v, s in latency.items()},
     }
-    output = Path(args.output or Path(__file__).parent / "results" / f"speed-{args.device}.json")
+    suffix = "" if args.model == "minilm" else "-" + args.model.replace("random:", "random-").replace("/", "_")
+    output = Path(args.output or Path(__file__).parent / "results" / f"speed-{args.device}{suffix}.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2))
     print(f"{'variant':10} {'train ex/s':>11} {'x floor':>8} {'infer ms':>9} {'x bare':>7}")
