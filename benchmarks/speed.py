@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from tinyattn_lab import TinyAttnConfig, TinyAttnModel, average_heads
-from tinyattn_lab.backbones import load_backbone
+from tinyattn_lab.backbones import load_backbone, resolve_model
 from tinyattn_lab.data import load_glue, make_collator
 
 HEADS = (1, 4, 16)
@@ -61,9 +61,9 @@ def load_timed_backbone(model_name: str):
     """(model, tokenizer); "random:bert-base" is a randomly initialised BERT-base with the embedded tokenizer."""
     if not model_name.startswith("random:"):
         return load_backbone(model_name, num_labels=2)
-    from transformers import AutoModelForSequenceClassification, BertConfig
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 
-    _, tokenizer = load_backbone("minilm", num_labels=2)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))
     config = BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **RANDOM_SHAPES[model_name.split(":", 1)[1]])
     return AutoModelForSequenceClassification.from_config(config).eval(), tokenizer
 

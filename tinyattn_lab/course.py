@@ -8,11 +8,10 @@ The run folder gets, per notebook, the executed .ipynb, its .html and its own ou
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-from .data import DATA_ENV
+from .data import data_dir_setting
 
 
 def add_parser(sub) -> None:
@@ -39,7 +38,7 @@ def run_course(output, notebooks="notebooks", data_dir=None, smoke: bool | None 
     if not paths:
         raise FileNotFoundError(f"No course notebooks (NN_name.ipynb) in {notebooks.resolve()}.")
     output.mkdir(parents=True, exist_ok=True)
-    data_dir = data_dir or os.environ.get(DATA_ENV) or None  # made absolute below: notebooks run in notebooks/
+    data_dir, _ = data_dir_setting(data_dir)  # made absolute below: notebooks run in notebooks/
     records = []
     for path in paths:
         parameters = {"output_dir": str((output / path.stem).resolve())}

@@ -71,16 +71,21 @@ def get_task(name) -> GlueTask:
     return lookup_task(name, GLUE_TASKS, "GLUE")
 
 
+def data_dir_setting(data_dir=None) -> tuple[str | None, str]:
+    """(the data dir asked for, where it came from): an explicit data_dir wins over $TINYATTN_DATA; an empty value
+    counts as unset; None means the hub."""
+    if data_dir is not None and str(data_dir) != "":
+        return str(data_dir), "data_dir argument"
+    return os.environ.get(DATA_ENV) or None, f"${DATA_ENV}"
+
+
 def resolve_data_dir(data_dir=None, collection: str = "glue"):
     """
     Return the mirror root (the folder that contains `collection`/: glue/ or fewglue/), or None to use the hub.
     An explicit data_dir wins over $TINYATTN_DATA (an empty value counts as unset); pointing at the collection's own
     folder is accepted too.
     """
-    source = "data_dir argument"
-    if data_dir is None or str(data_dir) == "":
-        data_dir = os.environ.get(DATA_ENV) or None  # an empty variable counts as unset
-        source = f"${DATA_ENV}"
+    data_dir, source = data_dir_setting(data_dir)
     if data_dir is None:
         return None
     path = Path(data_dir).expanduser().resolve()

@@ -139,10 +139,11 @@ def fit(model, task, train_data, eval_data: dict, collator, args: TrainArgs, out
             progress["train_seconds"] += time.perf_counter() - start
             progress["examples"] += len(labels) * accelerator.num_processes
             progress["step"] += 1
-            progress["loss_sum"] += loss.item()
+            loss_value = loss.item()  # one device sync per step
+            progress["loss_sum"] += loss_value
             progress["loss_count"] += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{loss_value:.4f}")
             step = progress["step"]
             if step in eval_steps:
                 metrics = evaluate(model, task, eval_loaders, accelerator)
