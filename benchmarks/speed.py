@@ -5,9 +5,12 @@
 Variants, timed round-robin in one process so machine noise hits them alike (median of the repeats):
   floor        the bare frozen backbone with gradients flowing through every layer (the input embeddings require
                grad), plus the head: the least any adapter in every layer can cost to train
+  bare         the bare backbone at inference
+  disabled     the TinyAttnModel wrapper with its adapters disabled (the cost of the hooks alone)
   tiny h=1/4/16 a tiny-attention adapter (after_attention, width 1) with 1, 4 or 16 heads
   averaged     the 16-head adapter averaged into one head (the paper's deployment step)
-Training = forward + backward + AdamW step on a real SST-2 batch; inference = forward under no_grad.
+floor and bare run an unwrapped copy of the backbone (same weights, no hooks), so the ratios include every cost of
+the wrapper. Training = forward + backward + AdamW step on a real SST-2 batch; inference = forward under no_grad.
 Targets (issue 3): tiny attention training at most 1.05x the floor; averaged inference at most 1.03x the bare backbone.
 Results go to benchmarks/results/speed-<device>.json with the machine's description.
 """
@@ -15,6 +18,7 @@ Results go to benchmarks/results/speed-<device>.json with the machine's descript
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -54,7 +58,9 @@ def machine() -> dict:
 
 # Timing does not depend on the weights, so larger encoders than the embedded one can be timed offline with random
 # weights of their published shapes (BERT's vocabulary, which the embedded tokenizer uses).
-RANDOM_SHAPES = {"bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)}
+# "tiny" is for checking the script itself quickly (tests/test_benchmarks.py).
+RANDOM_SHAPES = {"bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+                 "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)}
 
 
 def load_timed_backbone(model_name: str):
@@ -69,34 +75,33 @@ def load_timed_backbone(model_name: str):
 
 
 def build(model_name: str, device: str):
-    """One wrapped backbone holding every variant as a named adapter, so all share the same weights."""
+    """(wrapped, bare, tokenizer): one wrapped backbone holding every variant as a named adapter, so all share the
+    same weights, and an unwrapped copy of the backbone, frozen but for its head, for the floor and the bare runs."""
     backbone, tokenizer = load_timed_backbone(model_name)
+    bare = copy.deepcopy(backbone).to(device)
+    for p in bare.base_model.parameters():
+        p.requires_grad_(False)
+    bare.base_model.get_input_embeddings().register_forward_hook(
+        lambda module, args, out: out.requires_grad_(torch.is_grad_enabled()))  # gradients through every layer
     model = TinyAttnModel(backbone).to(device)
     for h in HEADS:
         torch.manual_seed(h)
         model.add_adapter(f"h{h}", TinyAttnConfig(num_heads=h, init_scale=0.02))
     average_heads(model, f"h{HEADS[-1]}", "averaged")
-    return model, tokenizer
+    return model, bare, tokenizer
 
 
-def make_step(model, variant: str, batch: dict):
-    """A closure doing one training step of `variant`; the floor trains the original head with input grads."""
+def make_step(model, bare, variant: str, batch: dict):
+    """A closure doing one training step of `variant`; the floor trains the unwrapped backbone's head."""
     labels = torch.zeros(batch["input_ids"].shape[0], dtype=torch.long, device=batch["input_ids"].device)
     if variant == "floor":
-        head = [p for n in model.head_names for p in getattr(model.model, n).original.parameters()]
-        optimizer = torch.optim.AdamW(head, lr=1e-5)
-        embeddings = model.model.base_model.get_input_embeddings()
+        optimizer = torch.optim.AdamW([p for p in bare.parameters() if p.requires_grad], lr=1e-5)
     else:
         optimizer = torch.optim.AdamW(model.adapter_parameters(variant), lr=1e-5)
 
     def step():
         if variant == "floor":
-            for p in head:
-                p.requires_grad_(True)
-            with model.disable_adapter():
-                hook = embeddings.register_forward_hook(lambda m, i, out: out.requires_grad_())
-                logits = model(**batch).logits
-                hook.remove()
+            logits = bare(**batch).logits
         else:
             model.set_adapter(variant)
             logits = model(**batch).logits
@@ -107,10 +112,12 @@ def make_step(model, variant: str, batch: dict):
     return step
 
 
-def infer(model, variant: str, batch: dict):
+def infer(model, bare, variant: str, batch: dict):
     def forward():
         with torch.no_grad():
             if variant == "bare":
+                bare(**batch)
+            elif variant == "disabled":
                 with model.disable_adapter():
                     model(**batch)
             else:
@@ -146,15 +153,18 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
-    model, tokenizer = build(args.model, args.device)
+    model, bare, tokenizer = build(args.model, args.device)
     batch = {k: v.to(args.device) for k, v in real_batch(tokenizer, args.batch_size, args.data_dir).items()}
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     model.train()
+    bare.train()
+    bare.base_model.eval()  # frozen backbones run without dropout, as TinyAttnModel.train keeps them
     train_variants = ["floor", *(f"h{h}" for h in HEADS)]
-    train = timed_round_robin({v: make_step(model, v, batch) for v in train_variants}, args.repeats, sync)
+    train = timed_round_robin({v: make_step(model, bare, v, batch) for v in train_variants}, args.repeats, sync)
     model.eval()
-    infer_variants = ["bare", *(f"h{h}" for h in HEADS), "averaged"]
-    latency = timed_round_robin({v: infer(model, v, batch) for v in infer_variants}, args.repeats, sync)
+    bare.eval()
+    infer_variants = ["bare", "disabled", *(f"h{h}" for h in HEADS), "averaged"]
+    latency = timed_round_robin({v: infer(model, bare, v, batch) for v in infer_variants}, args.repeats, sync)
 
     n = args.batch_size
     result = {
@@ -175,7 +185,7 @@ def main(argv=None) -> dict:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2))
     print(f"{'variant':10} {'train ex/s':>11} {'x floor':>8} {'infer ms':>9} {'x bare':>7}")
-    for v in ["floor", "bare", *(f"h{h}" for h in HEADS), "averaged"]:
+    for v in ["floor", "bare", "disabled", *(f"h{h}" for h in HEADS), "averaged"]:
         ex = result["train_examples_per_second"].get(v)
         ratio = result["train_step_vs_floor"].get(v)
         ms, rel = result["inference_ms"].get(v), result["inference_vs_bare"].get(v)

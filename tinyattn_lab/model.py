@@ -55,7 +55,10 @@ class TinyAttnLayer(nn.ModuleDict):
     def __init__(self, layer: nn.Module, attention_output: nn.Module, state: _State):
         super().__init__()
         self._state = state
-        self._input = self._attn = None  # H and A of the call in flight (ALBERT calls one layer at every depth)
+        # H or A of the call in flight (ALBERT calls one layer at every depth), held only while the layer runs and only
+        # for the placement that needs it. Kept until the next forward, the inputs of all layers stayed alive, and
+        # on a CPU that made even the bare backbone 5% slower (benchmarks/speed.py; the allocator loses warm memory).
+        self._input = self._attn = None
         layer.register_forward_pre_hook(self._save_input, with_kwargs=True)
         attention_output.register_forward_hook(self._after_attention)
         layer.register_forward_hook(self._after_layer)
@@ -74,7 +77,8 @@ class TinyAttnLayer(nn.ModuleDict):
         return out
 
     def _save_input(self, module, args, kwargs):
-        self._input = args[0] if args else kwargs["hidden_states"]
+        if self._adapter()[1] == "parallel_attention":
+            self._input = args[0] if args else kwargs["hidden_states"]
 
     def _after_attention(self, module, args, output):
         adapter, placement = self._adapter()
@@ -84,15 +88,15 @@ class TinyAttnLayer(nn.ModuleDict):
         if placement == "parallel_ffn":
             self._attn = A
             return None
-        source = A if placement == "after_attention" else self._input
+        source, self._input = (A if placement == "after_attention" else self._input), None
         return _with_first(output, self._add(adapter, source, A))
 
     def _after_layer(self, module, args, output):
         adapter, placement = self._adapter()
         if placement != "parallel_ffn":
             return None
-        out = _first(output)
-        return _with_first(output, self._add(adapter, self._attn, out))
+        A, self._attn = self._attn, None
+        return _with_first(output, self._add(adapter, A, _first(output)))
 
 
 class HeadCopies(nn.Module):
