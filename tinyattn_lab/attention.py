@@ -98,7 +98,7 @@ class TinyAttention(nn.Module):
     def add_projection(self, heads: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """residual + out(heads). Without autograd (inference) the sum is written into `residual`: the adapter's
         arithmetic is tiny, its cost is memory traffic, and two fresh (B, T, d) tensors per layer (the projection, then
-        the sum) are a large share of its time on a CPU (README "Benchmarks": 1.036x -> 1.030x the bare backbone)."""
+        the sum) are a large share of its time on a CPU (README "Benchmarks")."""
         if torch.is_grad_enabled() or not residual.is_contiguous():
             return residual + self.out(heads)
         B, T, d = residual.shape
