@@ -5,6 +5,7 @@ adapter, scored again by `tinyattn-lab evaluate`, must reproduce the best dev me
 import json
 
 import pytest
+import torch
 
 from tinyattn_lab.cli import main
 from tinyattn_lab.data import load_glue
@@ -45,3 +46,22 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, mirror_dir, minil
     second = json.loads((run / "metrics.json").read_text())
     assert (second["finished"], second["steps"]) == (True, 4)
     assert [h["step"] for h in second["history"]] == [2, 4]  # step 2 was evaluated once, before the interruption
+
+
+@pytest.mark.slow
+def test_same_seed_same_adapter(tmp_path, mirror_dir, minilm_path):
+    """Oracle: an exact round trip; --seed fixes the adapter's and the head's initialisation, the data order and the
+    dropout, so two runs give identical weights whatever the random state before them, and another seed does not."""
+    from safetensors.torch import load_file
+
+    def trained(name, seed):
+        run = tmp_path / name
+        assert main(["train", "--task", "rte", "--output", str(run), "--data-dir", str(mirror_dir), "--train-size",
+                     "32", "--eval-size", "16", "--batch-size", "16", "--evals-per-epoch", "1", "--seed", str(seed),
+                     "--no-progress"]) == 0
+        return load_file(run / "adapter" / "adapter_model.safetensors")
+
+    first, again, other = trained("a", 7), trained("b", 7), trained("c", 8)
+    assert first.keys() == again.keys() == other.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
