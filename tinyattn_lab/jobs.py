@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from accelerate.utils import set_seed
+import torch
 from torch.utils.data import DataLoader
 
 from .backbones import DEFAULT_MODEL, load_backbone
@@ -61,7 +61,7 @@ def train_adapter(task: str, output, config: TinyAttnConfig | None = None, args:
     started = time.perf_counter()
     if not args.progress:
         quiet_progress_bars()
-    set_seed(args.seed)  # before the fresh classifier and the adapter are initialised: --seed fixes the whole run
+    torch.manual_seed(args.seed)  # the fresh classifier and the adapter's init; fit seeds data order and dropout
     backbone, tokenizer = load_backbone(model_name, num_labels=task.num_labels)
     model = TinyAttnModel(backbone, config)
     train, evals = glue_splits(task, tokenizer, data_dir, train_size, eval_size, max_length, args.seed)
