@@ -32,6 +32,7 @@ import torch  # noqa: E402
 from tinyattn_lab.config import TinyAttnConfig  # noqa: E402
 from tinyattn_lab.fewglue_run import run_fewglue  # noqa: E402
 from tinyattn_lab.fewglue_train import FewShotArgs  # noqa: E402
+from tinyattn_lab.jobs import write_json  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "fewglue-minilm.json"
 
@@ -77,9 +78,7 @@ def main(argv=None) -> int:
         result["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
         document["tasks"][task] = result
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(document, indent=2))
-        tmp.replace(out)
+        write_json(out, document)
         s = result["summary"]
         print(f"{task}: " + ", ".join(f"{k} {100 * v['mean']:.1f} ± {100 * v['std']:.1f}" for k, v in s.items())
               + f" | majority {100 * result['majority_baseline']['score']:.1f} | {time.time() - started:.0f} s",

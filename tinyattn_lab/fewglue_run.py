@@ -10,7 +10,6 @@ Paper notes 4.3; notebook: notebooks/08_fewglue.ipynb.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import asdict
@@ -22,11 +21,13 @@ import torch
 from .cloze import ClozeModel, cloze_features, has_mlm_head, load_masked_lm
 from .cloze_encoder import ClozeEncoder
 from .config import TinyAttnConfig
+from .counting import count_parameters
 from .fewglue_data import eval_subset, load_fewglue, missing_splits, question_ids
 from .fewglue_head import HeadModel, head_features
 from .fewglue_metrics import fewglue_metrics, task_score
 from .fewglue_tasks import get_fewglue_task
 from .fewglue_train import FewShotArgs, predict_scores, score, train_few_shot
+from .jobs import write_json
 from .patterns import verbalizer
 
 
@@ -124,14 +125,12 @@ def run_fewglue(task, path: str = "auto", model_name: str = "minilm", data_dir=N
         scorer.tiny.add_adapter(name, head_config)
         scorer.activate(name)
         if parameters is None:
-            trainable = sum(p.numel() for p in scorer.parameters() if p.requires_grad)
-            total = sum(p.numel() for p in scorer.parameters())
-            adapter = sum(p.numel() for n, m in scorer.tiny.adapter_modules(name).items() if n.endswith(".tinyattn")
-                          for p in m.parameters())
-            parameters = {"trainable": trainable, "total": total, "adapter": adapter,
-                          "head": trainable - adapter - sum(p.numel() for p in extra.values() if p.requires_grad),
-                          "mlm_head_and_projection": sum(p.numel() for p in extra.values() if p.requires_grad),
-                          "trainable_percent": 100.0 * trainable / total}
+            counts = count_parameters(scorer.tiny)  # scorer.tiny holds every parameter of the scorer
+            total = sum(p.numel() for p in scorer.parameters())  # the MLM head too, which counts.total leaves out
+            mlm = sum(p.numel() for p in extra.values() if p.requires_grad)
+            parameters = {"trainable": counts.trainable, "total": total, "adapter": counts.adapter,
+                          "head": counts.trainable - counts.adapter - mlm, "mlm_head_and_projection": mlm,
+                          "trainable_percent": 100.0 * counts.trainable / total}
         history = train_few_shot(scorer, train_features, args, seed, pad_id, log)
         t0 = time.perf_counter()
         metrics = score(task, eval_features, predict_scores(scorer, eval_features, pad_id, args.eval_batch_size),
@@ -177,7 +176,5 @@ def run_fewglue(task, path: str = "auto", model_name: str = "minilm", data_dir=N
     if output_dir is not None:
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        tmp = output_dir / ".results.json.tmp"
-        tmp.write_text(json.dumps(result, indent=2))
-        tmp.replace(output_dir / "results.json")
+        write_json(output_dir / "results.json", result)
     return result
