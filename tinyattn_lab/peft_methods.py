@@ -22,9 +22,7 @@ def _import_peft():
     return peft
 
 
-def _peft_config(name: str, heads: list[str], hp: dict):
-    peft = _import_peft()
-
+def _peft_config(peft, name: str, heads: list[str], hp: dict):
     common = dict(task_type="SEQ_CLS", modules_to_save=list(heads))
     if name == "lora":
         return peft.LoraConfig(r=hp["r"], lora_alpha=hp["alpha"], lora_dropout=hp["dropout"],
@@ -55,26 +53,26 @@ def _check_prefix_support(model) -> None:
                          f"tested versions: pip install -c constraints.txt -e '.[peft]' (transformers<5.24).")
 
 
+def _wrap(name: str, model, backbone_dropout: bool, make_inner) -> MethodModel:
+    """The peft model that make_inner(peft) builds on `model`, wrapped; prefix tuning is refused early on an encoder
+    that cannot take prefixes."""
+    peft = _import_peft()
+    if name == "prefix_tuning":
+        _check_prefix_support(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        inner = make_inner(peft)
+    return MethodModel(inner, inner.get_base_model(), backbone_dropout, _PEFT_OWN[name])
+
+
 def peft_builder(name: str, describe: Callable[[dict], str]):
     def build(model, heads, backbone_dropout=False, **hp):
-        peft = _import_peft()
-        if name == "prefix_tuning":
-            _check_prefix_support(model)
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            inner = peft.get_peft_model(model, _peft_config(name, heads, hp))
-        wrapped = MethodModel(inner, inner.get_base_model(), backbone_dropout, _PEFT_OWN[name])
-        return Built("", {}, wrapped, lambda d: inner.save_pretrained(str(d)), describe(hp))
+        wrapped = _wrap(name, model, backbone_dropout,
+                        lambda peft: peft.get_peft_model(model, _peft_config(peft, name, heads, hp)))
+        return Built("", {}, wrapped, lambda d: wrapped.inner.save_pretrained(str(d)), describe(hp))
     return build
 
 
 def load_peft(name, model, directory, hp):
-    peft = _import_peft()
-    if name == "prefix_tuning":
-        _check_prefix_support(model)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        inner = peft.PeftModel.from_pretrained(model, str(directory))
-    return MethodModel(inner, inner.get_base_model(), hp.get("backbone_dropout", False), _PEFT_OWN[name])
+    return _wrap(name, model, hp.get("backbone_dropout", False),
+                 lambda peft: peft.PeftModel.from_pretrained(model, str(directory)))

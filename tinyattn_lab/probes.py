@@ -56,6 +56,30 @@ def _reset_hwm() -> bool:
         return False
 
 
+def _random_batch(tokenizer, batch_size: int, seq_len: int, num_labels: int, generator):
+    """(batch, labels): random non-special token ids without padding, and random labels, drawn from `generator`."""
+    import torch
+
+    low = max(tokenizer.all_special_ids) + 1
+    ids = torch.randint(low, tokenizer.vocab_size, (batch_size, seq_len), generator=generator)
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if "token_type_ids" in tokenizer.model_input_names:
+        batch["token_type_ids"] = torch.zeros_like(ids)
+    return batch, torch.randint(0, num_labels, (batch_size,), generator=generator)
+
+
+def _train_step(task, model, batch, labels, params, optimizer) -> None:
+    """One training step as train.fit takes it: loss, backward, clipping, AdamW."""
+    import torch
+
+    from .train import task_loss
+
+    task_loss(task, model(**batch).logits, labels).backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def probe_in_process(spec: MethodSpec, model_name: str, shape: ProbeShape) -> dict:
     """Train steps and inference on one fixed random batch; call in a fresh process for honest memory numbers."""
     import resource
@@ -64,7 +88,6 @@ def probe_in_process(spec: MethodSpec, model_name: str, shape: ProbeShape) -> di
     import torch
 
     from .backbones import load_backbone
-    from .train import task_loss
     from .data import get_task
 
     cuda = torch.cuda.is_available()
@@ -73,14 +96,9 @@ def probe_in_process(spec: MethodSpec, model_name: str, shape: ProbeShape) -> di
     backbone, tokenizer = load_backbone(model_name, num_labels=shape.num_labels)
     built = spec.method().build(backbone, **spec.hp)
     model = built.model.to(device)
-    g = torch.Generator().manual_seed(0)
-    low = max(tokenizer.all_special_ids) + 1
-    ids = torch.randint(low, tokenizer.vocab_size, (shape.batch_size, shape.seq_len), generator=g)
-    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    if "token_type_ids" in tokenizer.model_input_names:
-        batch["token_type_ids"] = torch.zeros_like(ids)
-    batch = {k: v.to(device) for k, v in batch.items()}
-    labels = torch.randint(0, shape.num_labels, (shape.batch_size,), generator=g).to(device)
+    batch, labels = _random_batch(tokenizer, shape.batch_size, shape.seq_len, shape.num_labels,
+                                  torch.Generator().manual_seed(0))
+    batch, labels = {k: v.to(device) for k, v in batch.items()}, labels.to(device)
     task = get_task("sst2")
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
@@ -101,11 +119,7 @@ def probe_in_process(spec: MethodSpec, model_name: str, shape: ProbeShape) -> di
     times = []
     for _ in range(shape.steps):
         start = time.perf_counter()
-        loss = task_loss(task, model(**batch).logits, labels)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        _train_step(task, model, batch, labels, params, optimizer)
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
@@ -181,7 +195,6 @@ def side_by_side_throughput(specs, model_name: str = "minilm", batch_size: int =
 
     from .backbones import load_backbone
     from .data import get_task
-    from .train import task_loss
 
     specs = [parse_method(s) for s in specs]
     task = get_task("sst2")
@@ -194,19 +207,10 @@ def side_by_side_throughput(specs, model_name: str = "minilm", batch_size: int =
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         models.append((spec, model, params, torch.optim.AdamW(params, lr=1e-4)))
-    low = max(tokenizer.all_special_ids) + 1
-    ids = torch.randint(low, tokenizer.vocab_size, (batch_size, seq_len), generator=g)
-    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
-    if "token_type_ids" not in tokenizer.model_input_names:
-        batch.pop("token_type_ids")
-    labels = torch.randint(0, 2, (batch_size,), generator=g)
+    batch, labels = _random_batch(tokenizer, batch_size, seq_len, 2, g)
 
     def step(model, params, optimizer):
-        loss = task_loss(task, model(**batch).logits, labels)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        _train_step(task, model, batch, labels, params, optimizer)
 
     for _, model, params, optimizer in models:  # warm-up: allocations, optimizer state
         step(model, params, optimizer)
