@@ -185,7 +185,7 @@ def main(argv=None) -> dict:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2))
     print(f"{'variant':10} {'train ex/s':>11} {'x floor':>8} {'infer ms':>9} {'x bare':>7}")
-    for v in ["floor", "bare", "disabled", *(f"h{h}" for h in HEADS), "averaged"]:
+    for v in ["floor", *infer_variants]:
         ex = result["train_examples_per_second"].get(v)
         ratio = result["train_step_vs_floor"].get(v)
         ms, rel = result["inference_ms"].get(v), result["inference_vs_bare"].get(v)

@@ -16,8 +16,9 @@ AdapterHub's configs of the same name compute:
 
 Where those modules are, without a per-architecture table: inside a layer, the FFN is the first linear map that widens
 the hidden size (d -> intermediate) and the last linear map back to d; the attention output projection is the last
-d -> d linear map before the FFN; the FFN's LayerNorm is the last LayerNorm of the layer. This holds for every
-architecture in architectures.py (BERT, RoBERTa, ELECTRA, MPNet, DeBERTa-v2, DistilBERT, ALBERT).
+d -> d linear map before the FFN; the FFN's LayerNorm is the last LayerNorm outside the child module that holds the
+attention output projection (ALBERT registers it before its attention). This holds for every architecture in
+architectures.py (BERT, RoBERTa, ELECTRA, MPNet, DeBERTa-v2, DistilBERT, ALBERT).
 """
 
 from __future__ import annotations

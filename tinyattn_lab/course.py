@@ -38,14 +38,16 @@ def run_course(output, notebooks="notebooks", data_dir=None, smoke: bool | None 
     if not paths:
         raise FileNotFoundError(f"No course notebooks (NN_name.ipynb) in {notebooks.resolve()}.")
     output.mkdir(parents=True, exist_ok=True)
-    data_dir, _ = data_dir_setting(data_dir)  # made absolute below: notebooks run in notebooks/
+    data_dir, _ = data_dir_setting(data_dir)
+    if data_dir is not None:
+        data_dir = str(Path(data_dir).expanduser().resolve())  # absolute: notebooks run in notebooks/
     records = []
     for path in paths:
         parameters = {"output_dir": str((output / path.stem).resolve())}
         if smoke is not None:
             parameters["smoke"] = smoke
         if data_dir is not None:
-            parameters["data_dir"] = str(Path(data_dir).expanduser().resolve())
+            parameters["data_dir"] = data_dir
         executed = output / path.name
         start = time.perf_counter()
         print(f"running {path.name} ...", flush=True)

@@ -179,9 +179,9 @@ _ADAPTER_LRS = (3e-4, 1e-3, 3e-3)
 
 
 def _method(name, family, description, defaults, lr_grid, builder, loader) -> Method:
-    # version 2 of the MethodModel-based methods: the frozen encoder is wholly in eval mode during training (v1 left
-    # the attention-probability dropout on); tiny attention and full fine-tuning did not change
-    version = 1 if family == "tiny attention" or name == "full_finetune" else 2
+    # version 2 of the methods with a frozen encoder (backbone_dropout=False): it is wholly in eval mode during
+    # training (v1 left the attention-probability dropout on); tiny attention and full fine-tuning did not change
+    version = 2 if defaults.get("backbone_dropout") is False else 1
     m = Method(name, family, description, defaults, tuple(lr_grid), builder, version)
     _LOADERS[name] = loader
     return m
