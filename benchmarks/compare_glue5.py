@@ -6,7 +6,7 @@ Writes benchmarks/results/compare-glue5-<budget>.{json,csv,png} after every fini
 stopped still leaves the tasks it finished), plus a Markdown table (.md). The core methods are trained on every task
 first (compare-glue5-<budget>.*), then all 13 methods task by task (compare-glue5-<budget>-extended.*). The run
 cache (runs/compare-cache) makes a rerun or an extension train only what is new. The budget "cpu"
-(tinyattn_lab/compare_specs.py) is sized for 2 CPU cores: 400 training examples, 2 epochs of batch 16 (50 steps), 300 dev examples, inputs cut at 64 tokens, the middle
+(tinyattn_lab/baselines/specs.py) is sized for 2 CPU cores: 400 training examples, 2 epochs of batch 16 (50 steps), 300 dev examples, inputs cut at 64 tokens, the middle
 and high point of each method's learning-rate grid on seed 0, then seed 1 at the better rate.
 
 Two single-threaded workers use 2 cores better than one two-threaded process (195 runs: about an hour when idle):
@@ -28,10 +28,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from tinyattn_lab import compare  # noqa: E402
-from tinyattn_lab.compare_report import format_table  # noqa: E402
-from tinyattn_lab.compare_specs import BUDGETS  # noqa: E402
-from tinyattn_lab.methods import METHODS  # noqa: E402
+from tinyattn_lab.baselines import compare  # noqa: E402
+from tinyattn_lab.baselines.report import format_table  # noqa: E402
+from tinyattn_lab.baselines.specs import BUDGETS  # noqa: E402
+from tinyattn_lab.baselines.methods import METHODS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("sst2", "cola", "stsb", "mrpc", "rte")  # short inputs first

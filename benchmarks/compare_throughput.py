@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from tinyattn_lab.probes import side_by_side_throughput  # noqa: E402
+from tinyattn_lab.baselines.probes import side_by_side_throughput  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,9 +30,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import torch  # noqa: E402
 
 from tinyattn_lab.config import TinyAttnConfig  # noqa: E402
-from tinyattn_lab.fewglue_run import run_fewglue  # noqa: E402
-from tinyattn_lab.fewglue_train import FewShotArgs  # noqa: E402
-from tinyattn_lab.jobs import write_json  # noqa: E402
+from tinyattn_lab.fewglue.run import run_fewglue  # noqa: E402
+from tinyattn_lab.fewglue.train import FewShotArgs  # noqa: E402
+from tinyattn_lab.saving import write_json  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "fewglue-minilm.json"
 

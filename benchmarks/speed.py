@@ -31,7 +31,7 @@ import torch
 
 from tinyattn_lab import TinyAttnConfig, TinyAttnModel, average_heads
 from tinyattn_lab.backbones import load_backbone, resolve_model
-from tinyattn_lab.data import load_glue, make_collator
+from tinyattn_lab.data.glue import load_glue, make_collator
 
 HEADS = (1, 4, 16)
 

@@ -6,9 +6,9 @@ import re
 import pytest
 
 import tinyattn_lab.backbones
-import tinyattn_lab.jobs
+import tinyattn_lab.training.jobs
 from tinyattn_lab.cli import build_parser, main
-from tinyattn_lab.counting import roberta_large_budget
+from tinyattn_lab.budget import roberta_large_budget
 
 
 def numbers(text: str) -> list[float]:
@@ -59,7 +59,7 @@ def test_train_options_cover_config_and_train_args():
     from dataclasses import fields
 
     from tinyattn_lab.config import TinyAttnConfig
-    from tinyattn_lab.train import TrainArgs
+    from tinyattn_lab.training.loop import TrainArgs
 
     dests = {a.dest for a in subcommands()["train"]._actions}
     assert {f.name for f in fields(TinyAttnConfig)} <= dests
@@ -75,7 +75,7 @@ def no_model_loading(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a backbone was loaded before the inputs were validated")
 
-    monkeypatch.setattr(tinyattn_lab.jobs, "load_backbone", refuse)
+    monkeypatch.setattr(tinyattn_lab.training.jobs, "load_backbone", refuse)
     monkeypatch.setattr(tinyattn_lab.backbones, "load_backbone", refuse)
 
 

@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from tinyattn_lab import compare, compare_report, probes
-from tinyattn_lab.compare_specs import Budget, MethodSpec, get_budget, parse_method, run_key
+from tinyattn_lab.baselines import compare, report as compare_report, probes
+from tinyattn_lab.baselines.specs import Budget, MethodSpec, get_budget, parse_method, run_key
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +120,7 @@ def test_available_tasks(mirror_dir):
 
 
 def test_compare_trains_sweeps_caches_and_extends(tiny_backbone, mirror_dir, tmp_path, monkeypatch):
-    import tinyattn_lab.train as train_module
+    import tinyattn_lab.training.loop as train_module
 
     calls = []
 

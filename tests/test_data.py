@@ -1,5 +1,5 @@
 """
-Tests for tinyattn_lab.data. They read the offline GLUE mirror in place (never the hub):
+Tests for tinyattn_lab.data.glue. They read the offline GLUE mirror in place (never the hub):
 $TINYATTN_DATA, else ../shared/data next to the repository; without one the mirror tests skip.
 """
 
@@ -13,9 +13,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import pytest
 from datasets import ClassLabel, Dataset, Value
 
-from tinyattn_lab import data
-from tinyattn_lab.data import (DATA_ENV, GLUE_TASKS, encode, get_task, load_glue, make_collator,
-                               resolve_data_dir, subsample)
+from tinyattn_lab.data import glue as data
+from tinyattn_lab.data.glue import (DATA_ENV, GLUE_TASKS, encode, get_task, load_glue, make_collator,
+                                    resolve_data_dir, subsample)
 
 REPO = Path(__file__).resolve().parents[1]
 

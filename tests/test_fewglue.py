@@ -17,17 +17,17 @@ import numpy as np
 import pytest
 import torch
 
-from tinyattn_lab.cloze import ClozeModel, NoMLMHeadError, cloze_features, load_masked_lm
-from tinyattn_lab.cloze_encoder import ClozeEncoder, VerbalizerError, reference_lookup, verbalizer_token_ids
+from tinyattn_lab.fewglue.cloze import ClozeModel, NoMLMHeadError, cloze_features, load_masked_lm
+from tinyattn_lab.fewglue.cloze_encoder import ClozeEncoder, VerbalizerError, reference_lookup, verbalizer_token_ids
 from tinyattn_lab.config import TinyAttnConfig
-from tinyattn_lab.fewglue_data import (MissingSplitWarning, eval_subset, inventory, load_fewglue, missing_splits,
+from tinyattn_lab.fewglue.data import (MissingSplitWarning, eval_subset, inventory, load_fewglue, missing_splits,
                                        question_ids, resolve_fewglue_dir)
-from tinyattn_lab.fewglue_head import HeadModel, head_features, text_pairs
-from tinyattn_lab.fewglue_run import majority_baseline, run_fewglue
-from tinyattn_lab.fewglue_tasks import FEWGLUE_TASKS, TRAINABLE_TASKS, get_fewglue_task
-from tinyattn_lab.fewglue_train import FewShotArgs, collate, few_shot_loss, predict_scores, train_few_shot
-from tinyattn_lab.patterns import MASK, REFERENCE_PATTERN, Text, copa_choices, pattern, verbalizer
-from tinyattn_lab.fewglue_metrics import (fewglue_metrics, multirc_metrics, normalize_answer, record_metrics,
+from tinyattn_lab.fewglue.head import HeadModel, head_features, text_pairs
+from tinyattn_lab.fewglue.run import majority_baseline, run_fewglue
+from tinyattn_lab.fewglue.tasks import FEWGLUE_TASKS, TRAINABLE_TASKS, get_fewglue_task
+from tinyattn_lab.fewglue.train import FewShotArgs, collate, few_shot_loss, predict_scores, train_few_shot
+from tinyattn_lab.fewglue.patterns import MASK, REFERENCE_PATTERN, Text, copa_choices, pattern, verbalizer
+from tinyattn_lab.fewglue.metrics import (fewglue_metrics, multirc_metrics, normalize_answer, record_metrics,
                                           task_score, token_f1)
 
 from conftest import tiny_config
@@ -421,7 +421,7 @@ def test_reference_trainable_set_on_albert(sentencepiece):
 
 
 def test_embedded_minilm_has_no_mlm_head(minilm_path):
-    from tinyattn_lab.cloze import has_mlm_head
+    from tinyattn_lab.fewglue.cloze import has_mlm_head
 
     assert not has_mlm_head("minilm")
     with pytest.raises(NoMLMHeadError, match="--path head"):

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tinyattn_lab.cli import main
-from tinyattn_lab.data import load_glue
-from tinyattn_lab.metrics import majority_baseline
+from tinyattn_lab.data.glue import load_glue
+from tinyattn_lab.data.metrics import majority_baseline
 
 
 @pytest.mark.slow

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from conftest import padded_batch, tiny_model
 
-from tinyattn_lab.bottleneck import (BottleneckConfig, add_bottleneck_adapters, layer_sites, load_bottleneck,
-                                     save_bottleneck)
+from tinyattn_lab.baselines.bottleneck import (BottleneckConfig, add_bottleneck_adapters, layer_sites,
+                                               load_bottleneck, save_bottleneck)
 from tinyattn_lab.counting import count_parameters
-from tinyattn_lab.methods import METHODS, build, get_method, load_method
+from tinyattn_lab.baselines.methods import METHODS, build, get_method, load_method
 
 # What each method may train on a BERT classifier (regexes over the wrapped model's parameter names). Every method
 # also trains the task head, `classifier` (BERT's own head, or its copy under PEFT/TinyAttnModel).
@@ -198,12 +198,12 @@ def test_unknown_names_fail_early():
         build("lora", tiny_model(), rank=4)
 
 
-# -- bottleneck.py -------------------------------------------------------------------------------------------------------
+# -- baselines/bottleneck.py ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model_type", ["bert", "roberta", "distilbert", "albert", "electra"])
 def test_sites_are_found_in_every_architecture(model_type):
     model = tiny_model(model_type)
-    from tinyattn_lab.architectures import find_layers
+    from tinyattn_lab.architectures.specs import find_layers
 
     name, layer = find_layers(model)[0]
     sites = layer_sites(layer, 16)

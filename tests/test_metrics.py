@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tinyattn_lab.metrics import glue_metrics, logits_to_predictions, majority_baseline
+from tinyattn_lab.data.metrics import glue_metrics, logits_to_predictions, majority_baseline
 
 # a 2x2 confusion with every cell different: TP=2, FN=2, FP=1, TN=3
 LABELS = [1, 1, 1, 1, 0, 0, 0, 0]

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from conftest import padded_batch, tiny_model
 
 from tinyattn_lab import TinyAttention, TinyAttnConfig, TinyAttnModel
-from tinyattn_lab.architectures import ARCHITECTURES
+from tinyattn_lab.architectures.specs import ARCHITECTURES
 from tinyattn_lab.config import PLACEMENTS
 from tinyattn_lab.heads import FirstTokenClassifier
 
@@ -47,7 +47,7 @@ def test_architecture_matrix(model_type, placement):
     assert not torch.allclose(adapted, base, atol=1e-4)
     # inference adds the update in place (TinyAttention.add_projection); with autograd on it is a new tensor
     torch.testing.assert_close(wrapped(**batch).logits.detach(), adapted, rtol=1e-5, atol=1e-6)
-    # no layer keeps an activation alive after the forward (it slowed the next one down; model.py TinyAttnLayer)
+    # no layer keeps an activation alive after the forward (it slowed the next one down; layer.py TinyAttnLayer)
     assert all(layer._input is None and layer._attn is None for layer in wrapped.tiny_layers)
     with wrapped.disable_adapter():
         assert wrapped.active_adapter is None

@@ -14,9 +14,9 @@ NB07 = "07_baselines_and_frontier.ipynb"
 
 @pytest.mark.slow
 def test_notebook_07_smoke_run(tmp_path, mirror_dir):
-    from tinyattn_lab.compare_report import REFERENCE_ROWS
-    from tinyattn_lab.compare_specs import get_budget
-    from tinyattn_lab.methods import METHODS
+    from tinyattn_lab.baselines.report import REFERENCE_ROWS
+    from tinyattn_lab.baselines.specs import get_budget
+    from tinyattn_lab.baselines.methods import METHODS
 
     nb, results = run_notebook(NB07, tmp_path, mirror_dir, cache_dir=str(tmp_path / "cache"))
     assert results["smoke"] is True and results["model_name"] == "minilm"

@@ -14,9 +14,9 @@ NB08 = "08_fewglue.ipynb"
 
 @pytest.mark.slow
 def test_notebook_08_smoke_run(tmp_path, mirror_dir):
-    from tinyattn_lab.fewglue_data import eval_subset, load_fewglue
-    from tinyattn_lab.fewglue_metrics import fewglue_metrics
-    from tinyattn_lab.fewglue_tasks import PUBLISHED
+    from tinyattn_lab.fewglue.data import eval_subset, load_fewglue
+    from tinyattn_lab.fewglue.metrics import fewglue_metrics
+    from tinyattn_lab.fewglue.tasks import PUBLISHED
 
     # one torch thread: on a shared 2-core machine two threads were measured 10-20x slower per training step
     nb, results = run_notebook(NB08, tmp_path, mirror_dir, torch_threads=1)

@@ -167,7 +167,7 @@ def test_notebook_02_runs(tmp_path, mirror_dir, minilm_count):
 
 def check_training_results(results: dict, single: str, pair: str, num_heads: int) -> None:
     """What every run of notebook 03 must show, whatever its parameters."""
-    from tinyattn_lab.data import get_task
+    from tinyattn_lab.data.glue import get_task
 
     assert set(results["tasks"]) == {single, pair}
     assert results["tinyattn"]["num_heads"] == num_heads

@@ -9,8 +9,8 @@ from datasets import Dataset
 from torch.utils.data import DataLoader
 
 from tinyattn_lab import TinyAttnConfig, TinyAttnModel
-from tinyattn_lab.metrics import majority_baseline
-from tinyattn_lab.train import TrainArgs, evaluate, fit
+from tinyattn_lab.data.metrics import majority_baseline
+from tinyattn_lab.training.loop import TrainArgs, evaluate, fit
 
 SIGNAL = 7  # the label says whether this token id occurs in the sentence
 

@@ -5,6 +5,8 @@ Notebook: notebooks/01_tiny_attention_from_scratch.ipynb builds the same module 
 
     x (B, T, d) -> LayerNorm -> Linear d -> 3*h*e -> per head: softmax(q k^T / sqrt(e) + mask) v -> Linear h*e -> d
 
+The attention step itself (which keys each query sees, dropout, the weighted sum) is kernel.py's.
+
 The module returns only the update; the caller adds it to the hidden stream (see model.py for the placements).
 The reference code stacks a second E x E projection inside nn.MultiheadAttention after W1 and before W2; two linear maps
 in a row express nothing more than one, so they are folded here (8 fewer parameters per layer at E = 1).
@@ -12,13 +14,12 @@ in a row express nothing more than one, so they are folded here (8 fewer paramet
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import TinyAttnConfig
+from .kernel import attend, attention_probs
 
 
 def key_padding_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -79,17 +80,13 @@ class TinyAttention(nn.Module):
         B, T, _ = x.shape
         q, k, v = self.split_heads(x)
         keep = key_padding_mask(mask)
-        attn_mask = None if keep is None else keep[:, None, None, :]  # (B, 1, 1, T), broadcast over heads, queries
         p_drop = self.dropout if self.training else 0.0
         probs = None
         if return_attention:
-            scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)  # (B, h, T, T); rank-1 per head when e = 1
-            if attn_mask is not None:
-                scores = scores.masked_fill(~attn_mask, float("-inf"))
-            probs = scores.softmax(dim=-1)
+            probs = attention_probs(q, k, keep)
             heads = F.dropout(probs, p_drop, self.training) @ v
         else:
-            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p_drop)
+            heads = attend(q, k, v, keep, dropout_p=p_drop)
         heads = heads.transpose(1, 2).reshape(B, T, self.num_heads * self.head_dim)  # concat heads
         if residual is None:
             return self.out(heads), probs

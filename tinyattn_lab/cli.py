@@ -1,129 +1,42 @@
-"""The `tinyattn-lab` command: train, evaluate and count tiny-attention adapters.
+"""The `tinyattn-lab` command: a thin dispatcher; each subcommand lives with its concern.
 
-    tinyattn-lab train --task sst2 --num-heads 4 --output runs/sst2-h4
-    tinyattn-lab evaluate runs/sst2-h4/adapter
-    tinyattn-lab count                       # the paper's 0.05% of RoBERTa-large, from its config alone
-    tinyattn-lab course --output runs/course # execute every notebook headlessly (ipynb + html)
+    tinyattn-lab train | evaluate | count      training/cli.py
+    tinyattn-lab compare | glue                baselines/cli.py
+    tinyattn-lab fewglue                       fewglue/cli.py
+    tinyattn-lab course                        course.py
+
+Each of those modules has `add_parsers(sub)`, which registers its subcommands with `set_defaults(run=handler)`.
+Bad input (a ValueError, a missing file, an unsupported model, ...) ends with one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import fields
 
 from . import course
-from . import compare_cli
-from . import fewglue
-from .backbones import DEFAULT_MODEL
-from .config import PLACEMENTS, TinyAttnConfig
-from .data import DATA_ENV, GLUE_TASKS
-from .train import TrainArgs
+from .baselines import cli as baselines_cli
+from .fewglue import cli as fewglue_cli
+from .training import cli as training_cli
 
-_DATA_HELP = f"folder of a local GLUE mirror in the HF layout (default: ${DATA_ENV}, else the hub)"
-
-
-def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train an adapter on a GLUE task", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--task", required=True, help=f"GLUE task: {', '.join(GLUE_TASKS)}")
-    p.add_argument("--output", required=True, help="run folder: metrics.json, adapter/, checkpoint/ (resumed if present)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="HF encoder name or path; 'minilm' is the embedded one")
-    p.add_argument("--data-dir", default=None, help=_DATA_HELP)
-    adapter = p.add_argument_group("adapter (TinyAttnConfig)")
-    adapter.add_argument("--num-heads", type=int, default=1, help="attention heads (experts) per adapter")
-    adapter.add_argument("--head-dim", type=int, default=1, help="width of each head (1 = tiny attention)")
-    adapter.add_argument("--placement", choices=PLACEMENTS, default="after_attention", help="where the adapter sits")
-    adapter.add_argument("--layers", type=int, nargs="+", default=None, help="layer indices to adapt (default: all)")
-    adapter.add_argument("--dropout", type=float, default=0.1, help="dropout on the adapter's attention probabilities")
-    adapter.add_argument("--init-scale", type=float, default=0.0, help="std of the output projection at init")
-    adapter.add_argument("--linear-head", action="store_true", help="the paper's linear head on the first token")
-    train = p.add_argument_group("training (TrainArgs)")
-    defaults = TrainArgs()
-    train.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the training set")
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size, help="training batch size")
-    train.add_argument("--lr", type=float, default=defaults.lr, help="AdamW learning rate")
-    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="AdamW weight decay")
-    train.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio, help="share of steps warming up")
-    train.add_argument("--schedule", choices=["linear", "cosine", "constant"], default=defaults.schedule,
-                       help="learning-rate decay after warmup")
-    train.add_argument("--evals-per-epoch", type=int, default=defaults.evals_per_epoch, help="dev evaluations per epoch")
-    train.add_argument("--seed", type=int, default=defaults.seed, help="random seed (data order, init, dropout)")
-    train.add_argument("--stop-after-steps", type=int, default=None, help="stop early and leave a checkpoint to resume")
-    train.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"], default="auto",
-                       help="auto = bf16 on a GPU that has it, else fp32")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar (one line per evaluation remains)")
-    data = p.add_argument_group("data")
-    data.add_argument("--train-size", type=int, default=None, help="random training subset of this size (default: all)")
-    data.add_argument("--eval-size", type=int, default=None, help="random dev subset of this size (default: all)")
-    data.add_argument("--max-length", type=int, default=128, help="truncate inputs to this many tokens")
-
-
-def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a saved adapter on its task's dev set")
-    p.add_argument("adapter", help="folder with adapter_config.json + adapter_model.safetensors")
-    p.add_argument("--data-dir", default=None, help=_DATA_HELP)
-    p.add_argument("--split", default=None, help="split to score (default: the task's dev split(s))")
-    p.add_argument("--eval-size", type=int, default=None, help="random subset of this size (default: all)")
-    p.add_argument("--model", default=None, help="backbone (default: the one recorded in the adapter)")
-
-
-def _add_count(sub) -> None:
-    p = sub.add_parser("count", help="trainable share of RoBERTa-large with tiny attention, from its config alone")
-    p.add_argument("--num-heads", type=int, default=1, help="attention heads per adapter")
-    p.add_argument("--head-dim", type=int, default=1, help="width of each head")
+COMMAND_MODULES = (training_cli, course, baselines_cli, fewglue_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinyattn-lab", description="Tiny-attention adapters for HF encoders.")
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_train(sub)
-    _add_evaluate(sub)
-    _add_count(sub)
-    course.add_parser(sub)
-    compare_cli.add_parsers(sub)
-    fewglue.add_parser(sub)
+    for module in COMMAND_MODULES:
+        module.add_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        return args.run(args)
     except (ValueError, FileNotFoundError, NotImplementedError, KeyError, OSError) as err:
         print(f"tinyattn-lab {args.command}: error: {err}", file=sys.stderr)
         return 2
-
-
-def _run(args) -> int:
-    from . import jobs  # heavy imports only once the arguments are known
-
-    if args.command == "fewglue":
-        return fewglue.run_command(args)
-    if args.command in ("compare", "glue"):
-        return compare_cli.run_cli(args)
-    if args.command == "course":
-        return course.run_cli(args)
-    if args.command == "train":
-        config = TinyAttnConfig(num_heads=args.num_heads, head_dim=args.head_dim, placement=args.placement,
-                                layers=args.layers, dropout=args.dropout, init_scale=args.init_scale,
-                                linear_head=args.linear_head)
-        names = {f.name for f in fields(TrainArgs)}
-        train_args = TrainArgs(**{k: v for k, v in vars(args).items() if k in names}, progress=not args.no_progress)
-        metrics = jobs.train_adapter(args.task, args.output, config, train_args, args.model, args.data_dir,
-                                     args.train_size, args.eval_size, args.max_length)
-        best = {k: v for k, v in metrics["best"].items() if k not in ("step", "epoch", "loss")}
-        print(f"best dev {json.dumps(best)} at step {metrics['best']['step']}; "
-              f"{metrics['train_examples_per_second']:.1f} train examples/s; wrote {args.output}/metrics.json")
-    elif args.command == "evaluate":
-        print(json.dumps(jobs.evaluate_adapter(args.adapter, args.data_dir, args.split, args.eval_size, args.model),
-                         indent=2))
-    else:
-        from .counting import format_count, roberta_large_budget
-
-        print(f"RoBERTa-large, tiny attention ({args.num_heads} head(s) of width {args.head_dim}), linear head:")
-        print(format_count(roberta_large_budget(args.num_heads, args.head_dim)))
-    return 0
 
 
 if __name__ == "__main__":

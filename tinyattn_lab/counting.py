@@ -1,4 +1,4 @@
-"""Counting parameters: adapter / head / frozen backbone, in PEFT's one-line format, and the paper's 0.05% from a config.
+"""Counting parameters: adapter / head / frozen backbone, in PEFT's one-line format (budget.py: the paper's 0.05%).
 
 Paper abstract: tiny attention "updates only 0.05% of the parameters" of RoBERTa-large. Paper notes 1.2: one adapter of
 total width E costs 3d + 4dE + 3E parameters here (LayerNorm 2d, qkv d*3E + 3E, out E*d + d).
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 
@@ -64,26 +63,6 @@ def format_count(count: ParameterCount) -> str:
 
 def print_trainable_parameters(model) -> None:
     print(format_count(count_parameters(model)))
-
-
-def roberta_large_budget(num_heads: int = 1, head_dim: int = 1, num_labels: int = 2) -> ParameterCount:
-    """The paper's setting counted from RoBERTa-large's architecture alone: no weights, no download.
-
-    The model is built on PyTorch's meta device (shapes only), with a linear head on `<s>` as in the paper.
-    """
-    from transformers import AutoModelForSequenceClassification, RobertaConfig
-
-    from .config import TinyAttnConfig
-    from .model import TinyAttnModel
-
-    config = RobertaConfig(  # roberta-large's config.json
-        vocab_size=50265, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-        max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5, num_labels=num_labels,
-    )
-    with torch.device("meta"):
-        model = AutoModelForSequenceClassification.from_config(config)
-        wrapped = TinyAttnModel(model, TinyAttnConfig(num_heads=num_heads, head_dim=head_dim, linear_head=True))
-    return count_parameters(wrapped)
 
 
 def count_trainable(model: nn.Module) -> tuple[int, int]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .data import data_dir_setting
+from .data.glue import data_dir_setting
 
 
-def add_parser(sub) -> None:
+def add_parsers(sub) -> None:
     p = sub.add_parser("course", help="execute every notebook headlessly into a run folder (ipynb + html)")
+    p.set_defaults(run=run_cli)
     p.add_argument("--output", default="runs/course", help="run folder")
     p.add_argument("--notebooks", default="notebooks", help="folder with the course notebooks")
     p.add_argument("--data-dir", default=None, help="local GLUE mirror (default: $TINYATTN_DATA, else the hub)")

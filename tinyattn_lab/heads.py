@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .architectures import encoder_spec, hidden_size
+from .architectures.specs import encoder_spec, hidden_size
 
 
 def fresh_linear(hidden: int, num_labels: int) -> nn.Linear:

@@ -3,13 +3,8 @@
 Paper section 2: an adapter in every layer of a frozen pretrained encoder; only the adapters and the task head train.
 Notebooks: 02_adapter_in_a_frozen_encoder.ipynb (insertion, placements, counting), 03_train_on_glue.ipynb (save/load).
 
-How it attaches without copying model code: each adapted transformer layer gets a child `tinyattn` (a ModuleDict of
-one TinyAttention per adapter name) and three hooks: a pre-hook on the layer (its input H), a hook on the module whose
-output is the attention sub-layer output A, and a hook on the layer (its output). The placements are then
-
-    after_attention     A'   = A + TA(A)        (reference code `m0`)
-    parallel_attention  A'   = A + TA(H)        (`s0`)
-    parallel_ffn        Out' = Out + TA(A)      (`m1`)
+How it attaches without copying model code: every adapted transformer layer gets a TinyAttnLayer (layer.py) whose
+hooks apply the active adapter at its placement; the task head gets one copy per adapter (HeadCopies).
 
 The key-padding mask is read once per forward from the base model's `attention_mask` argument, so it is the same
 whatever form (bool, additive float, none) the encoder passes on to its own layers.
@@ -20,95 +15,15 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 
-import torch
 from torch import nn
 
-from .architectures import encoder_spec, find_layers, hidden_size
+from .architectures.specs import encoder_spec, find_layers, hidden_size
 from .attention import TinyAttention
 from .config import TinyAttnConfig
 from .counting import print_trainable_parameters
 from .heads import head_module_names, linear_head
+from .layer import HeadCopies, TinyAttnLayer, HookState
 from .saving import load_adapter, save_adapter
-
-
-class _State:
-    """What the hooks share during one forward pass."""
-
-    def __init__(self):
-        self.active: str | None = None  # adapter in use; None = the bare backbone
-        self.configs: dict[str, TinyAttnConfig] = {}
-        self.mask: torch.Tensor | None = None  # (B, T) attention_mask of the current forward
-        self.maps: list[torch.Tensor] | None = None  # attention probabilities, one (B, h, T, T) per adapter call
-
-
-def _first(output):
-    return output[0] if isinstance(output, tuple) else output
-
-
-def _with_first(output, value):
-    return (value, *output[1:]) if isinstance(output, tuple) else value
-
-
-class TinyAttnLayer(nn.ModuleDict):
-    """The adapters of one transformer layer, keyed by adapter name, and the hooks that apply the active one."""
-
-    def __init__(self, layer: nn.Module, attention_output: nn.Module, state: _State):
-        super().__init__()
-        self._state = state
-        # H or A of the call in flight (ALBERT calls one layer at every depth), held only while the layer runs and only
-        # for the placement that needs it. Kept until the next forward, the inputs of all layers stayed alive, and
-        # on a CPU that made even the bare backbone 5% slower (benchmarks/speed.py; the allocator loses warm memory).
-        self._input = self._attn = None
-        layer.register_forward_pre_hook(self._save_input, with_kwargs=True)
-        attention_output.register_forward_hook(self._after_attention)
-        layer.register_forward_hook(self._after_layer)
-
-    def _adapter(self) -> tuple[TinyAttention | None, str | None]:
-        name = self._state.active
-        return (self[name], self._state.configs[name].placement) if name in self else (None, None)
-
-    def _add(self, adapter: TinyAttention, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        """residual + adapter(x). `residual` is always a fresh LayerNorm output that nothing else holds, so the
-        adapter may write into it during inference (TinyAttention.add_projection)."""
-        record = self._state.maps is not None
-        out, probs = adapter(x, self._state.mask, return_attention=record, residual=residual)
-        if record:
-            self._state.maps.append(probs.detach())
-        return out
-
-    def _save_input(self, module, args, kwargs):
-        if self._adapter()[1] == "parallel_attention":
-            self._input = args[0] if args else kwargs["hidden_states"]
-
-    def _after_attention(self, module, args, output):
-        adapter, placement = self._adapter()
-        if adapter is None:
-            return None
-        A = _first(output)
-        if placement == "parallel_ffn":
-            self._attn = A
-            return None
-        source, self._input = (A if placement == "after_attention" else self._input), None
-        return _with_first(output, self._add(adapter, source, A))
-
-    def _after_layer(self, module, args, output):
-        adapter, placement = self._adapter()
-        if placement != "parallel_ffn":
-            return None
-        A, self._attn = self._attn, None
-        return _with_first(output, self._add(adapter, A, _first(output)))
-
-
-class HeadCopies(nn.Module):
-    """One copy of a head module per adapter (PEFT's modules_to_save); the original serves the bare backbone."""
-
-    def __init__(self, original: nn.Module, state: _State):
-        super().__init__()
-        self.original, self.copies, self._state = original, nn.ModuleDict(), state
-
-    def forward(self, *args, **kwargs):
-        name = self._state.active
-        return (self.copies[name] if name in self.copies else self.original)(*args, **kwargs)
 
 
 class TinyAttnModel(nn.Module):
@@ -123,7 +38,7 @@ class TinyAttnModel(nn.Module):
         super().__init__()
         self.training = model.training  # start in the wrapped model's mode (from_pretrained models are in eval)
         self.spec = encoder_spec(model)  # fails early, naming the supported architectures
-        self.model, self._state = model, _State()
+        self.model, self._state = model, HookState()
         self.hidden_size = hidden_size(model)
         self.layer_names = [name for name, _ in find_layers(model)]
         self.tiny_layers = []  # not a ModuleList: the adapters are registered inside the layers themselves
@@ -240,7 +155,7 @@ class TinyAttnModel(nn.Module):
     def adapter_parameters(self, adapter_name: str) -> list[nn.Parameter]:
         return [p for module in self.adapter_modules(adapter_name).values() for p in module.parameters()]
 
-    # -- counting, saving and loading (their logic lives in counting.py and saving.py) ------------------------------
+    # -- counting, saving and loading (their logic: counting.py, saving.py) ------------------------------
     def print_trainable_parameters(self) -> None:
         print_trainable_parameters(self)
 

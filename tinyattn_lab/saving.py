@@ -23,6 +23,14 @@ CONFIG_NAME, WEIGHTS_NAME = "adapter_config.json", "adapter_model.safetensors"
 FORMAT_VERSION = 1
 
 
+def write_json(path, document: dict) -> None:
+    """Write a JSON file atomically (a run killed mid-write keeps the previous file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(document, indent=2))
+    tmp.replace(path)
+
+
 def backbone_signature(model) -> dict:
     """What must match for an adapter to fit a backbone."""
     config = model.model.config

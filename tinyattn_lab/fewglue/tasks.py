@@ -1,7 +1,7 @@
 """The FewGLUE task table, and the published few-shot numbers (GPT-3, PET, iPET) to set beside ours.
 
 One FewGlueTask per SuperGLUE task: its kind (how an answer is scored), its label names in the ids of the Hugging Face
-`super_glue` dataset, how many PET patterns it has and its official metrics (fewglue_metrics.py). Only the "labels" and
+`super_glue` dataset, how many PET patterns it has and its official metrics (metrics.py). Only the "labels" and
 "choices" tasks are trained; WSC and ReCoRD get loading and metrics only (their `note` says why).
 Paper notes 3.2 and 4.3; notebook: notebooks/08_fewglue.ipynb.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .data import lookup_task
-from .fewglue_metrics import METRICS
+from ..data.glue import lookup_task
+from .metrics import METRICS
 
 
 @dataclass(frozen=True)

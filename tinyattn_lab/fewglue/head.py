@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .fewglue_tasks import get_fewglue_task
-from .model import TinyAttnModel
+from .tasks import get_fewglue_task
+from ..model import TinyAttnModel
 
 
 def _mark(sentence: str, start: int, end: int) -> str:

@@ -1,8 +1,8 @@
-"""Training on FewGLUE's 32 examples and scoring on the validation set, for either path (cloze.py, fewglue_head.py).
+"""Training on FewGLUE's 32 examples and scoring on the validation set, for either path (cloze.py, head.py).
 
 Both scorers turn one example into one row of scores, one score per label (COPA: per answer); training is
 cross-entropy over those scores, and a model is scored by the official metrics of its argmax predictions
-(fewglue_metrics.py). FewShotArgs holds the tiny-attention reference few-shot recipe (paper notes 3.2).
+(metrics.py). FewShotArgs holds the tiny-attention reference few-shot recipe (paper notes 3.2).
 Notebook: notebooks/08_fewglue.ipynb.
 """
 
@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fewglue_metrics import fewglue_metrics, task_score
-from .fewglue_tasks import get_fewglue_task
+from .metrics import fewglue_metrics, task_score
+from .tasks import get_fewglue_task
 
 
 @dataclass

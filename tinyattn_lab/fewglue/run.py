@@ -20,14 +20,14 @@ import torch
 
 from .cloze import ClozeModel, cloze_features, has_mlm_head, load_masked_lm
 from .cloze_encoder import ClozeEncoder
-from .config import TinyAttnConfig
-from .counting import count_parameters
-from .fewglue_data import eval_subset, load_fewglue, missing_splits, question_ids
-from .fewglue_head import HeadModel, head_features
-from .fewglue_metrics import fewglue_metrics, task_score
-from .fewglue_tasks import get_fewglue_task
-from .fewglue_train import FewShotArgs, predict_scores, score, train_few_shot
-from .jobs import write_json
+from ..config import TinyAttnConfig
+from ..counting import count_parameters
+from .data import eval_subset, load_fewglue, missing_splits, question_ids
+from .head import HeadModel, head_features
+from .metrics import fewglue_metrics, task_score
+from .tasks import get_fewglue_task
+from .train import FewShotArgs, predict_scores, score, train_few_shot
+from ..saving import write_json
 from .patterns import verbalizer
 
 
@@ -96,7 +96,7 @@ def run_fewglue(task, path: str = "auto", model_name: str = "minilm", data_dir=N
     elif path == "cloze":
         model_obj, tokenizer = load_masked_lm(model_name)
     else:
-        from .backbones import load_backbone
+        from ..backbones import load_backbone
 
         model_obj, tokenizer = load_backbone(model_name, num_labels=1 if task.kind == "choices" else task.num_labels)
 

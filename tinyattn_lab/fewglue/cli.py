@@ -1,19 +1,19 @@
-"""The `tinyattn-lab fewglue` command (add_parser / run_command; cli.py dispatches here), and a map of the FewGLUE code.
+"""The `tinyattn-lab fewglue` command (add_parsers / run_command; the top cli.py dispatches here), and a map of the FewGLUE code.
 
 FewGLUE (Schick & Schütze 2021, "It's Not Just Size That Matters") is SuperGLUE with 32 labelled training examples
 per task (plus unlabeled sets); results are reported on the SuperGLUE validation sets ("dev") or the test server.
 The tiny-attention paper's second claim is that its adapter, trained on these 32 examples, is "comparable to GPT-3 and
 PET" (paper notes 3.2 and 4.3).
 
-  fewglue_tasks.py    the task table (FewGlueTask) and the published GPT-3 / PET numbers to set beside ours
-  fewglue_data.py     loading from the local Parquet mirror or the hub, the mirror's gaps, validation subsets
-  fewglue_metrics.py  SuperGLUE's official metrics and task score
+  tasks.py            the task table (FewGlueTask) and the published GPT-3 / PET numbers to set beside ours
+  data.py             loading from the local Parquet mirror or the hub, the mirror's gaps, validation subsets
+  metrics.py          SuperGLUE's official metrics and task score
   patterns.py         PET's patterns and verbalizers (the cloze questions)
   cloze_encoder.py    a filled pattern -> input ids and mask positions; the one-real-token verbalizer check
   cloze.py            the cloze path (ClozeModel)
-  fewglue_head.py     the classification-head path (HeadModel)
-  fewglue_train.py    training on the 32 examples and scoring (FewShotArgs, train_few_shot, score)
-  fewglue_run.py      run_fewglue: one task over several seeds, summarised in results.json
+  head.py             the classification-head path (HeadModel)
+  train.py            training on the 32 examples and scoring (FewShotArgs, train_few_shot, score)
+  run.py              run_fewglue: one task over several seeds, summarised in results.json
 
 Two ways to train on the 32 examples:
   cloze  PET's way for a masked LM: the input is rewritten as a cloze question ("<hypothesis>? [MASK], <premise>")
@@ -31,19 +31,20 @@ from __future__ import annotations
 import argparse
 import json
 
-from .data import DATA_ENV
-from .fewglue_data import inventory
-from .fewglue_tasks import TRAINABLE_TASKS, get_fewglue_task
-from .fewglue_train import FewShotArgs
+from ..data.glue import DATA_ENV
+from .data import inventory
+from .tasks import TRAINABLE_TASKS, get_fewglue_task
+from .train import FewShotArgs
 
 
-def add_parser(sub) -> None:
+def add_parsers(sub) -> None:
     """The `fewglue` subcommand (cli.build_parser calls this)."""
     d = FewShotArgs()
     p = sub.add_parser("fewglue", help="train tiny attention on FewGLUE's 32 examples, several seeds",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        description="Train a tiny-attention adapter on the 32 FewGLUE examples of a SuperGLUE task and "
                                    "score it on the SuperGLUE validation set, once per seed (mean and spread).")
+    p.set_defaults(run=run_command)
     p.add_argument("--task", help=f"FewGLUE task: {', '.join(TRAINABLE_TASKS)} (wsc, record: see --list)")
     p.add_argument("--list", action="store_true", help="show which FewGLUE files the mirror has, then exit")
     p.add_argument("--output", default="runs/fewglue-{task}", help="folder for results.json")
@@ -82,8 +83,8 @@ def run_command(args) -> int:
         return 0
     if not args.task:
         raise ValueError("give --task (one of: " + ", ".join(TRAINABLE_TASKS) + ") or --list")
-    from .fewglue_run import run_fewglue
-    from .config import TinyAttnConfig
+    from .run import run_fewglue
+    from ..config import TinyAttnConfig
 
     train_args = FewShotArgs(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              weight_decay=args.weight_decay, schedule=args.schedule, max_length=args.max_length,

@@ -18,9 +18,9 @@ from __future__ import annotations
 from torch import nn
 
 from .cloze_encoder import ClozeEncoder, verbalizer_token_ids
-from .fewglue_tasks import get_fewglue_task
-from .heads import head_module_names
-from .model import TinyAttnModel
+from .tasks import get_fewglue_task
+from ..heads import head_module_names
+from ..model import TinyAttnModel
 from .patterns import copa_choices, pattern
 
 MLM_ARCHITECTURE_SUFFIXES = ("ForMaskedLM", "ForPreTraining")
@@ -34,7 +34,7 @@ def has_mlm_head(name_or_path: str) -> bool:
     """Whether a checkpoint says it carries a pretrained MLM head (its config's `architectures`)."""
     from transformers import AutoConfig
 
-    from .backbones import resolve_model
+    from ..backbones import resolve_model
 
     archs = getattr(AutoConfig.from_pretrained(resolve_model(name_or_path)), "architectures", None) or []
     return any(a.endswith(MLM_ARCHITECTURE_SUFFIXES) for a in archs)
@@ -45,7 +45,7 @@ def load_masked_lm(name_or_path: str):
     from transformers import AutoModelForMaskedLM, AutoTokenizer
     from transformers.utils import logging
 
-    from .backbones import resolve_model
+    from ..backbones import resolve_model
 
     path = resolve_model(name_or_path)
     verbosity = logging.get_verbosity()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
-from .fewglue_tasks import get_fewglue_task
+from .tasks import get_fewglue_task
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import get_task
-from .metrics import glue_metrics, logits_to_predictions
+from ..data.glue import get_task
+from ..data.metrics import glue_metrics, logits_to_predictions
 
 
 @dataclass

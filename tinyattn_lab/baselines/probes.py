@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .compare_specs import CACHE_VERSION, DEFAULT_CACHE, MethodSpec, cache_hash, parse_method
+from .specs import CACHE_VERSION, DEFAULT_CACHE, MethodSpec, cache_hash, parse_method
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _train_step(task, model, batch, labels, params, optimizer) -> None:
     """One training step as train.fit takes it: loss, backward, clipping, AdamW."""
     import torch
 
-    from .train import task_loss
+    from ..training.loop import task_loss
 
     task_loss(task, model(**batch).logits, labels).backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -87,8 +87,8 @@ def probe_in_process(spec: MethodSpec, model_name: str, shape: ProbeShape) -> di
 
     import torch
 
-    from .backbones import load_backbone
-    from .data import get_task
+    from ..backbones import load_backbone
+    from ..data.glue import get_task
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
@@ -160,7 +160,7 @@ def probe(spec: MethodSpec, model_name: str = "minilm", shape: ProbeShape = Prob
         return json.loads(path.read_text())
     if subprocess_:
         request = json.dumps({"name": spec.name, "hp": spec.hp, "model": model_name, "shape": asdict(shape)})
-        done = subprocess.run([sys.executable, "-m", "tinyattn_lab.probes", request],
+        done = subprocess.run([sys.executable, "-m", "tinyattn_lab.baselines.probes", request],
                               capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode != 0 or not lines:
@@ -170,7 +170,7 @@ def probe(spec: MethodSpec, model_name: str = "minilm", shape: ProbeShape = Prob
         record = probe_in_process(spec, model_name, shape)
     record["subprocess"] = subprocess_
     path.parent.mkdir(parents=True, exist_ok=True)
-    from .jobs import write_json
+    from ..saving import write_json
 
     write_json(path, record)
     return record
@@ -193,8 +193,8 @@ def side_by_side_throughput(specs, model_name: str = "minilm", batch_size: int =
 
     import torch
 
-    from .backbones import load_backbone
-    from .data import get_task
+    from ..backbones import load_backbone
+    from ..data.glue import get_task
 
     specs = [parse_method(s) for s in specs]
     task = get_task("sst2")

@@ -6,7 +6,7 @@ backbone and trained by the same loop (train.fit), which trains whatever has req
 fresh transformers sequence classifier into a ready-to-train model:
 
     tiny attention   tiny_attention (after the attention sub-layer, the reference `m0`), tiny_attention_parallel
-                     (beside self-attention, `s0`), tiny_attention_ffn (beside the FFN, `m1`)       model.py
+                     (beside self-attention, `s0`), tiny_attention_ffn (beside the FFN, `m1`)  model.py, layer.py
     peft library     lora, ia3, prefix_tuning, prompt_tuning                              peft_methods.py (peft 0.21)
     bottleneck       houlsby, pfeiffer, parallel_adapter                                             bottleneck.py
     selective        bitfit (biases + head), head_only (linear probe), full_finetune
@@ -34,7 +34,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .heads import head_module_names
+from ..heads import head_module_names
 from .method_model import Built, MethodModel, count_method_parameters, is_head, set_trainable
 from .peft_methods import load_peft, peft_builder
 
@@ -82,8 +82,8 @@ class Method:
 
 def _tiny_attention(placement: str):
     def build(model, heads, num_heads, head_dim, dropout, init_scale, linear_head, layers):
-        from .config import TinyAttnConfig
-        from .model import TinyAttnModel
+        from ..config import TinyAttnConfig
+        from ..model import TinyAttnModel
 
         config = TinyAttnConfig(num_heads=num_heads, head_dim=head_dim, dropout=dropout, init_scale=init_scale,
                                 placement=placement, linear_head=linear_head, layers=layers)
@@ -94,7 +94,7 @@ def _tiny_attention(placement: str):
 
 
 def _load_tiny_attention(name, model, directory, hp):
-    from .model import TinyAttnModel
+    from ..model import TinyAttnModel
 
     return TinyAttnModel.from_pretrained(model, directory)
 

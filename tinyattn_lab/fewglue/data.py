@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DATA_ENV, resolve_data_dir
-from .fewglue_tasks import FEWGLUE_TASKS, FewGlueTask, get_fewglue_task
+from ..data.glue import DATA_ENV, resolve_data_dir
+from .tasks import FEWGLUE_TASKS, FewGlueTask, get_fewglue_task
 
 HUB_SUPERGLUE = "aps/super_glue"  # SuperGLUE validation sets in the layout the mirror copies
 HUB_FEWGLUE = "juny116/few_glue"  # the 32-example training sets; the reference code's source (not exercised offline)

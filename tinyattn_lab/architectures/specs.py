@@ -45,7 +45,7 @@ def encoder_spec(model: nn.Module) -> EncoderSpec:
         raise NotImplementedError(
             f"Tiny-attention does not know the architecture {model_type!r} yet. Supported: "
             f"{', '.join(sorted(ARCHITECTURES))}. To add one, give its layer pattern and attention-output module "
-            "in tinyattn_lab/architectures.py."
+            "in tinyattn_lab/architectures/specs.py."
         )
     return ARCHITECTURES[model_type]
 

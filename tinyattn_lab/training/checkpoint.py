@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .saving import write_atomically
+from ..saving import write_atomically
 
 TENSORS, STATE = "checkpoint.safetensors", "trainer_state.json"
 

@@ -7,7 +7,6 @@ The CLI (cli.py) and the notebooks call these functions.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,22 +14,14 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from .backbones import DEFAULT_MODEL, load_backbone
-from .config import TinyAttnConfig
-from .counting import count_parameters
-from .data import encode, get_task, load_glue, make_collator, resolve_data_dir, subsample
-from .metrics import majority_baseline
-from .model import TinyAttnModel
-from .saving import read_adapter_config
-from .train import TrainArgs, evaluate, fit
-
-
-def write_json(path, document: dict) -> None:
-    """Write a JSON file atomically (a run killed mid-write keeps the previous file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2))
-    tmp.replace(path)
+from ..backbones import DEFAULT_MODEL, load_backbone
+from ..config import TinyAttnConfig
+from ..counting import count_parameters
+from ..data.glue import encode, get_task, load_glue, make_collator, resolve_data_dir, subsample
+from ..data.metrics import majority_baseline
+from ..model import TinyAttnModel
+from ..saving import read_adapter_config, write_json
+from .loop import TrainArgs, evaluate, fit
 
 
 def quiet_progress_bars() -> None:

@@ -3,7 +3,7 @@
     tinyattn-lab compare --task sst2 rte --methods tiny_attention lora:r=16 --lr lora=5e-4,1e-3 --output out/cmp
     tinyattn-lab glue --method tiny_attention --budget cpu --output out/glue
 
-A budget preset (compare_specs.BUDGETS) with per-field overrides, method specs with optional learning rates, then
+A budget preset (specs.BUDGETS) with per-field overrides, method specs with optional learning rates, then
 compare.compare or compare.glue_sweep; prints the Markdown table.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import compare
-from .compare_report import format_table
-from .compare_specs import BUDGETS, DEFAULT_CACHE, DEFAULT_METHODS, Budget, MethodSpec, get_budget, parse_method
+from .report import format_table
+from .specs import BUDGETS, DEFAULT_CACHE, DEFAULT_METHODS, Budget, MethodSpec, get_budget, parse_method
 
 
 def _add_budget_args(p) -> None:
@@ -54,6 +54,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("compare", help="train several methods fairly on GLUE tasks and plot the frontier",
                        description=compare.__doc__.split("\n\n")[0], formatter_class=_Formatter)
+    p.set_defaults(run=run_cli)
     p.add_argument("--task", "--tasks", dest="tasks", nargs="+", required=True, help="GLUE task(s)")
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                    help=f"method[:key=value,...]; known: {', '.join(METHODS)}")
@@ -63,6 +64,7 @@ def add_parsers(sub) -> None:
     _add_budget_args(p)
     g = sub.add_parser("glue", help="one method over every GLUE task available: the GLUE table and average",
                        formatter_class=_Formatter)
+    g.set_defaults(run=run_cli)
     g.add_argument("--method", default="tiny_attention", help="method[:key=value,...]")
     g.add_argument("--task", "--tasks", dest="tasks", nargs="+", default=None, help="default: every task available")
     _add_budget_args(g)

@@ -22,7 +22,7 @@ CSV_COLUMNS = ["task", "method", "family", "metric", "mean", "std", "seeds", "be
 
 
 def write_outputs(result: dict, output) -> list[Path]:
-    from .jobs import write_json
+    from ..saving import write_json
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -178,7 +178,7 @@ def format_glue_table(table: dict) -> str:
 
 def write_glue_outputs(document: dict, output) -> None:
     """A GLUE sweep (compare.glue_sweep) to PREFIX.json, .md (the table) and .csv (one row per task metric)."""
-    from .jobs import write_json
+    from ..saving import write_json
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

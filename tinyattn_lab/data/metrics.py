@@ -11,7 +11,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from tinyattn_lab.data import UNLABELED, get_task
+from .glue import UNLABELED, get_task
 
 
 def _to_numpy(x):

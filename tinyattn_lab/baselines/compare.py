@@ -14,8 +14,8 @@ a method's score is that of the learning rate with the best mean over seeds, rep
 Selecting the rate on the dev set that is also reported is optimistic, and equally so for every method.
 
 This module trains the runs (`train_run`, each cached under its `run_key`) and summarises them. Budgets, method specs
-and cache keys are in compare_specs.py, the systems probe in probes.py, the tables, figure and files in
-compare_report.py. Notebook: notebooks/07_baselines_and_frontier.ipynb.
+and cache keys are in specs.py, the systems probe in probes.py, the tables, figure and files in
+report.py. Notebook: notebooks/07_baselines_and_frontier.ipynb.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .compare_report import format_glue_table, glue_table, write_glue_outputs, write_outputs
-from .compare_specs import DEFAULT_CACHE, DEFAULT_METHODS, Budget, MethodSpec, get_budget, parse_method, run_key
+from .report import format_glue_table, glue_table, write_glue_outputs, write_outputs
+from .specs import DEFAULT_CACHE, DEFAULT_METHODS, Budget, MethodSpec, get_budget, parse_method, run_key
 from .probes import ProbeShape, probe
 
 
@@ -40,14 +40,14 @@ _DATA: dict = {}
 
 
 def _task_data(task, model_name: str, data_dir, budget: Budget):
-    from .data import make_collator
-    from .jobs import glue_splits
+    from ..data.glue import make_collator
+    from ..training.jobs import glue_splits
 
     key = (task, model_name, str(data_dir), budget.train_size, budget.eval_size, budget.max_length, budget.data_seed)
     if key not in _DATA:
         from transformers import AutoTokenizer
 
-        from .backbones import resolve_model
+        from ..backbones import resolve_model
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model(model_name))
         train, evals = glue_splits(task, tokenizer, data_dir, budget.train_size, budget.eval_size, budget.max_length,
@@ -74,10 +74,10 @@ def train_run(task: str, spec: MethodSpec, lr: float, seed: int, budget: Budget,
     """Train one (task, method, lr, seed) or read it from the cache; returns the run record."""
     import torch
 
-    from .backbones import load_backbone
-    from .data import get_task
-    from .jobs import write_json
-    from .train import TrainArgs, fit
+    from ..backbones import load_backbone
+    from ..data.glue import get_task
+    from ..saving import write_json
+    from ..training.loop import TrainArgs, fit
 
     task = get_task(task).name
     key = run_key(task, spec, lr, seed, budget, model_name)
@@ -121,7 +121,7 @@ def train_run(task: str, spec: MethodSpec, lr: float, seed: int, budget: Budget,
 
 
 def _main(task, best: dict) -> float:
-    from .train import main_metric
+    from ..training.loop import main_metric
 
     value = main_metric(task, best)
     return float("nan") if value == -math.inf else value
@@ -131,7 +131,7 @@ def _main(task, best: dict) -> float:
 
 def available_tasks(data_dir=None) -> list[str]:
     """GLUE tasks whose training and dev splits are both present (in the mirror, or all of them on the hub)."""
-    from .data import GLUE_TASKS, resolve_data_dir
+    from ..data.glue import GLUE_TASKS, resolve_data_dir
 
     root = resolve_data_dir(data_dir)
     if root is None:
@@ -144,7 +144,7 @@ def compare(tasks, methods=DEFAULT_METHODS, budget: "str | Budget" = "cpu", mode
             data_dir=None, cache_dir=DEFAULT_CACHE, output=None, probes: bool = True,
             probe_shape: ProbeShape = ProbeShape(), probe_subprocess: bool = True, log=print) -> dict:
     """Train every (task, method, lr, seed) not yet cached, then summarise; writes output.{json,csv,png} if given."""
-    from .data import get_task
+    from ..data.glue import get_task
 
     budget = get_budget(budget)
     tasks = [get_task(t).name for t in ([tasks] if isinstance(tasks, str) else tasks)]
@@ -248,7 +248,7 @@ def glue_sweep(method: str = "tiny_attention", budget: "str | Budget" = "cpu", t
     """One method over every GLUE task available (shares the comparison's cache); writes output.{json,csv,md}."""
     spec = parse_method(method)
     tasks = tasks or available_tasks(data_dir)
-    from .data import GLUE_TASKS
+    from ..data.glue import GLUE_TASKS
 
     skipped = [t for t in GLUE_TASKS if t not in tasks]
     if skipped:

@@ -1,4 +1,4 @@
-"""Official SuperGLUE metrics for the FewGLUE tasks (the GLUE ones live in metrics.py).
+"""Official SuperGLUE metrics for the FewGLUE tasks (the GLUE ones live in data/metrics.py).
 
     boolq, copa, rte, wic, wsc   accuracy
     cb                           accuracy and macro-F1 over the three classes (unweighted mean of per-class F1)

@@ -1,0 +1,7 @@
+"""Training: one loop for every method, resumable checkpoints, and whole jobs (train, evaluate) on a run folder.
+
+Paper notes 3.1 give the recipe. It may import the core and data; baselines, fewglue and the CLI import it.
+    loop.py        TrainArgs, the accelerate loop (AdamW, warmup + decay, clipping, best-dev, resume), evaluation
+    checkpoint.py  trainable weights, optimizer, scheduler and random state in safetensors + JSON, written atomically
+    jobs.py        train_adapter / evaluate_adapter: a GLUE run folder from start to end (the CLI's train, evaluate)
+"""
