@@ -39,7 +39,8 @@ class TinyAttnConfig:
     head_dim: int = field(default=1, metadata={"help": "width of each head; 1 is the paper's tiny attention"})
     dropout: float = field(default=0.1, metadata={"help": "dropout on the attention probabilities"})
     init_scale: float = field(default=0.0, metadata={"help": "std of the output projection at init (0 = identity)"})
-    placement: str = field(default="after_attention", metadata={"help": f"one of {', '.join(PLACEMENTS)}"})
+    placement: str = field(default="after_attention", metadata={"help": "where the adapter reads and writes",
+                                                                 "choices": PLACEMENTS})
     layers: list[int] | None = field(default=None, metadata={"help": "layer indices to adapt; None = all"})
     linear_head: bool = field(default=False, metadata={"help": "use a linear head on the first token"})
 

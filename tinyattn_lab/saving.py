@@ -104,9 +104,21 @@ def read_adapter_config(directory) -> dict:
         raise FileNotFoundError(f"No {CONFIG_NAME} in {directory}: is this a folder written by save_pretrained?")
     try:
         document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is corrupt, not JSON ({err}); save the adapter again.") from None
+    kind, version = document.get("peft_type"), document.get("format_version")
+    if kind is None:
+        raise ValueError(f"{path} is corrupt or not an adapter config (it has no peft_type); save the adapter again.")
+    if kind != "TINYATTN":
+        raise ValueError(f"{path} is a {kind!r} adapter, not a tiny-attention one (peft_type 'TINYATTN'); load it with "
+                         f"the library that wrote it (peft for LoRA and the like).")
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise ValueError(f"{path} has format_version {version!r}, but this tinyattn-lab reads versions 1 to "
+                         f"{FORMAT_VERSION}; upgrade tinyattn-lab to read it.")
+    try:
         document["tinyattn"] = TinyAttnConfig.from_dict(document["tinyattn"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path} is corrupt or not a tiny-attention adapter config ({err}).") from err
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} is corrupt or not a tiny-attention adapter config ({err}).") from None
     return document
 
 
@@ -130,10 +142,12 @@ def load_adapter(model, directory, adapter_name: str = "default") -> dict:
         model.delete_adapter(adapter_name)
         missing, extra = sorted(set(expected_keys) - set(tensors)), sorted(set(tensors) - set(expected_keys))
         raise ValueError(f"{WEIGHTS_NAME} does not match its config: missing {missing[:3]}, unexpected {extra[:3]}.")
-    try:
-        for prefix, module in model.adapter_modules(adapter_name).items():
-            module.load_state_dict({k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")})
-    except RuntimeError as err:  # tensor shapes that disagree with the config
+    wrong = [f"{k} {list(tensors[k].shape)} in the file, {list(v.shape)} from the config"
+             for k, v in expected_keys.items() if tensors[k].shape != v.shape]
+    if wrong:  # checked here so the message is one line, not torch's list of every mismatch
         model.delete_adapter(adapter_name)
-        raise ValueError(f"{WEIGHTS_NAME} in {directory} does not fit its config: {err}") from err
+        raise ValueError(f"{WEIGHTS_NAME} in {directory} does not fit its config ({CONFIG_NAME}): {len(wrong)} tensor(s) "
+                         f"have other shapes, e.g. {wrong[0]}; the two files come from different saves: save again.")
+    for prefix, module in model.adapter_modules(adapter_name).items():
+        module.load_state_dict({k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")})
     return document

@@ -39,6 +39,7 @@ from .method_model import Built, MethodModel, count_method_parameters, is_head, 
 from .peft_methods import load_peft, peft_builder
 
 METHOD_FILE = "method.json"
+_KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a text"}
 SELECTIVE_WEIGHTS = "trainable_model.safetensors"
 
 
@@ -57,6 +58,14 @@ class Method:
         if unknown:
             raise ValueError(f"{self.name} has no hyperparameter(s) {sorted(unknown)}; it takes "
                              f"{', '.join(f'{k}={v!r}' for k, v in self.defaults.items()) or 'none'}.")
+        for key, value in hp.items():  # "lora:r=abc" is refused here, not deep inside peft
+            default = self.defaults[key]
+            kind = type(default)
+            fits = (default is None or isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+                    or kind is float and isinstance(value, int) and not isinstance(value, bool))
+            if not fits:
+                raise ValueError(f"{self.name}: {key} must be {_KINDS.get(kind, kind.__name__)} like its default "
+                                 f"{default!r}, got {value!r}; write e.g. {self.name}:{key}={json.dumps(default)}.")
         return {**self.defaults, **hp}
 
     def build(self, model: nn.Module, **hp) -> Built:

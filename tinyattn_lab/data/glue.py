@@ -30,36 +30,45 @@ class GlueTask:
     metrics: tuple            # names of the metrics metrics.glue_metrics reports
     main_metric: str          # used for best-dev selection and the GLUE table
     eval_splits: tuple = ("validation",)
+    label_names: tuple | None = None  # what each class id means (the hub's ClassLabel names); None for stsb
+    unlabeled = UNLABELED     # the label of test rows, dropped by encode and refused by the metrics
 
     @property
     def is_regression(self):
         return self.num_labels == 1
 
 
-def _task(name, text_keys, num_labels=2, metrics=("accuracy",), main_metric="accuracy",
+def _task(name, text_keys, label_names=None, metrics=("accuracy",), main_metric="accuracy",
           eval_splits=("validation",)):
-    return GlueTask(name, tuple(text_keys), num_labels, tuple(metrics), main_metric, tuple(eval_splits))
+    num_labels = 1 if label_names is None else len(label_names)
+    return GlueTask(name, tuple(text_keys), num_labels, tuple(metrics), main_metric, tuple(eval_splits),
+                    None if label_names is None else tuple(label_names))
+
+
+_ENTAILMENT = ["entailment", "not_entailment"]
 
 
 GLUE_TASKS = {t.name: t for t in [
-    _task("cola", ["sentence"], metrics=["matthews"], main_metric="matthews"),
-    _task("sst2", ["sentence"]),
-    _task("mrpc", ["sentence1", "sentence2"], metrics=["accuracy", "f1"], main_metric="f1"),
-    _task("qqp", ["question1", "question2"], metrics=["accuracy", "f1"], main_metric="f1"),
-    _task("stsb", ["sentence1", "sentence2"], num_labels=1,
-          metrics=["pearson", "spearman"], main_metric="pearson"),
-    _task("mnli", ["premise", "hypothesis"], num_labels=3,
+    _task("cola", ["sentence"], ["unacceptable", "acceptable"], metrics=["matthews"], main_metric="matthews"),
+    _task("sst2", ["sentence"], ["negative", "positive"]),
+    _task("mrpc", ["sentence1", "sentence2"], ["not_equivalent", "equivalent"], metrics=["accuracy", "f1"],
+          main_metric="f1"),
+    _task("qqp", ["question1", "question2"], ["not_duplicate", "duplicate"], metrics=["accuracy", "f1"],
+          main_metric="f1"),
+    _task("stsb", ["sentence1", "sentence2"], None, metrics=["pearson", "spearman"], main_metric="pearson"),
+    _task("mnli", ["premise", "hypothesis"], ["entailment", "neutral", "contradiction"],
           eval_splits=["validation_matched", "validation_mismatched"]),
-    _task("qnli", ["question", "sentence"]),
-    _task("rte", ["sentence1", "sentence2"]),
-    _task("wnli", ["sentence1", "sentence2"]),
+    _task("qnli", ["question", "sentence"], _ENTAILMENT),
+    _task("rte", ["sentence1", "sentence2"], _ENTAILMENT),
+    _task("wnli", ["sentence1", "sentence2"], ["not_entailment", "entailment"]),
 ]}
 
 
 def lookup_task(name, table: dict, kind: str):
     """The task called `name` in `table` ('SST-2', 'sst2' and 'STS-B' style spellings all work), or a ValueError that
-    lists the known ones. A task object (any value of the table) passes through."""
-    if name in table.values():
+    lists the known ones. A task object (a value of the table, or another task such as data.files.FileTask) passes
+    through."""
+    if not isinstance(name, str):
         return name
     key = str(name).lower().replace("-", "").replace("_", "")
     if key not in table:
@@ -155,6 +164,7 @@ def encode(dataset, tokenizer, task, max_length=128, drop_unlabeled=True):
     With drop_unlabeled, rows labelled -1 (GLUE test rows) are removed first.
     """
     task = get_task(task)
+    check_max_length(max_length, tokenizer, len(task.text_keys))
     if isinstance(dataset, DatasetDict):
         return DatasetDict({k: encode(v, tokenizer, task, max_length, drop_unlabeled)
                             for k, v in dataset.items()})
@@ -166,9 +176,9 @@ def encode(dataset, tokenizer, task, max_length=128, drop_unlabeled=True):
             f"dataset lacks column(s) {absent} needed for {task.name}; it has {dataset.column_names}. "
             f"Load it with load_glue({task.name!r}) or rename the columns to {needed}.")
 
-    if drop_unlabeled:
+    if drop_unlabeled and task.unlabeled is not None:
         # filter before tokenizing so no time is spent on rows that are thrown away
-        dataset = dataset.filter(lambda labels: [y != UNLABELED for y in labels],
+        dataset = dataset.filter(lambda labels: [y != task.unlabeled for y in labels],
                                  input_columns="label", batched=True)
 
     def tokenize(batch):
@@ -182,6 +192,17 @@ def encode(dataset, tokenizer, task, max_length=128, drop_unlabeled=True):
         # MSE loss needs float targets; the file already stores float32, this guards other sources
         dataset = dataset.cast_column("labels", Value("float32"))
     return dataset
+
+
+def check_max_length(max_length, tokenizer, num_texts: int = 1) -> None:
+    """max_length must leave room for the special tokens and a token of each text, and fit the model's positions."""
+    need = tokenizer.num_special_tokens_to_add(pair=num_texts == 2) + num_texts
+    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < need:
+        raise ValueError(f"max_length must be a whole number of tokens >= {need} (the special tokens and one token "
+                         f"per text), got {max_length!r}; 128 is the usual choice.")
+    if max_length > tokenizer.model_max_length:
+        raise ValueError(f"max_length {max_length} is longer than this model takes ({tokenizer.model_max_length} "
+                         f"tokens); pass at most that.")
 
 
 def make_collator(tokenizer, pad_to_multiple_of=None):

@@ -2,7 +2,8 @@
 Official GLUE metrics for tinyattn_lab.
 
 cola: Matthews correlation; mrpc/qqp: accuracy and F1 of class 1; stsb: Pearson and
-Spearman correlation of raw (unclipped) predictions; the rest: accuracy.
+Spearman correlation of raw (unclipped) predictions; the rest: accuracy. Tasks from your own files
+(data/files.py) add macro-F1.
 Which metrics a task reports is read from data.GLUE_TASKS, so the two never disagree.
 MNLI's two eval splits are scored by separate calls; the caller prefixes the keys.
 """
@@ -11,7 +12,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from .glue import UNLABELED, get_task
+from .glue import get_task
 
 
 def _to_numpy(x):
@@ -48,9 +49,9 @@ def glue_metrics(task, predictions, labels):
                          f"they must be for the same examples, in the same order")
     if len(preds) == 0:
         raise ValueError(f"{task.name}: no examples to score (empty predictions and labels)")
-    if np.any(labels == UNLABELED):
+    if task.unlabeled is not None and np.any(labels == task.unlabeled):
         # GLUE test rows carry label -1; scoring them would silently give nonsense
-        raise ValueError(f"{task.name}: labels contain {UNLABELED} (unlabeled test rows); "
+        raise ValueError(f"{task.name}: labels contain {task.unlabeled} (unlabeled test rows); "
                          f"score only labelled splits, or encode with drop_unlabeled=True")
 
     if task.is_regression:
@@ -65,6 +66,8 @@ def glue_metrics(task, predictions, labels):
         elif name == "f1":
             # GLUE's F1 is that of the positive class (1 = paraphrase / duplicate)
             out[name] = float(f1_score(labels, preds, pos_label=1, average="binary", zero_division=0.0))
+        elif name == "macro_f1":  # the mean of every class's F1 (own-data tasks, data/files.py)
+            out[name] = float(f1_score(labels, preds, average="macro", zero_division=0.0))
         elif name == "matthews":
             out[name] = float(matthews_corrcoef(labels, preds))
         elif name == "pearson":
@@ -107,7 +110,8 @@ def majority_baseline(task, labels, train_labels=None):
     task = get_task(task)
     labels = _to_numpy(labels).reshape(-1)
     source = labels if train_labels is None else _to_numpy(train_labels).reshape(-1)
-    source = source[source != UNLABELED]
+    if task.unlabeled is not None:
+        source = source[source != task.unlabeled]
     if len(source) == 0 or len(labels) == 0:
         raise ValueError(f"{task.name}: majority_baseline needs labelled examples, got none")
     if task.is_regression:

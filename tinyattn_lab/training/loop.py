@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,21 +22,47 @@ from ..data.glue import get_task
 from ..data.metrics import glue_metrics, logits_to_predictions
 
 
+SCHEDULES, PRECISIONS = ("linear", "cosine", "constant"), ("auto", "no", "bf16", "fp16")
+
+
 @dataclass
 class TrainArgs:
-    epochs: int = 1
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.06  # share of all steps spent warming up
-    schedule: str = "linear"  # linear | cosine | constant
-    max_grad_norm: float = 1.0
-    evals_per_epoch: int = 1
-    seed: int = 42
-    stop_after_steps: int | None = None  # stop early, leaving a checkpoint to resume from (time-boxed jobs)
-    mixed_precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp32
-    progress: bool = True
+    """The training recipe; the `train` command's options are derived from these fields (help, choices)."""
+
+    epochs: int = field(default=1, metadata={"help": "passes over the training set"})
+    batch_size: int = field(default=32, metadata={"help": "training batch size"})
+    eval_batch_size: int = field(default=128, metadata={"help": "batch size of the dev evaluations"})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    warmup_ratio: float = field(default=0.06, metadata={"help": "share of all steps spent warming up"})
+    schedule: str = field(default="linear", metadata={"help": "learning-rate decay after warmup",
+                                                      "choices": SCHEDULES})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (the paper's 1.0)"})
+    evals_per_epoch: int = field(default=1, metadata={"help": "dev evaluations per epoch"})
+    seed: int = field(default=42, metadata={"help": "random seed (data order, init, dropout)"})
+    stop_after_steps: int | None = field(default=None, metadata={
+        "help": "stop early, leaving a checkpoint to resume from (time-boxed jobs)"})
+    mixed_precision: str = field(default="auto", metadata={"help": "auto = bf16 on a GPU that has it, else fp32",
+                                                           "choices": PRECISIONS})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "eval_batch_size", "evals_per_epoch", "stop_after_steps"):
+            value = getattr(self, name)
+            if value is None and name == "stop_after_steps":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
+        for name in ("lr", "max_grad_norm"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}.")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay cannot be negative, got {self.weight_decay!r}.")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio is a share of the steps, in [0, 1); got {self.warmup_ratio!r}.")
+        for name, choices in (("schedule", SCHEDULES), ("mixed_precision", PRECISIONS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"Unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(choices)}.")
 
 
 def _accelerator(mixed_precision: str):
