@@ -1,6 +1,6 @@
 """The `tinyattn-lab` command: a thin dispatcher; each subcommand lives with its concern.
 
-    tinyattn-lab train | evaluate | count      training/cli.py
+    tinyattn-lab train | evaluate | predict | count   training/cli.py
     tinyattn-lab compare | glue                baselines/cli.py
     tinyattn-lab fewglue                       fewglue/cli.py
     tinyattn-lab course                        course.py

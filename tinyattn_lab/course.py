@@ -34,10 +34,14 @@ def run_course(output, notebooks="notebooks", data_dir=None, smoke: bool | None 
 
     output, notebooks = Path(output), Path(notebooks)
     paths = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
-    if only:
-        paths = [p for p in paths if any(key in p.name for key in only)]
     if not paths:
         raise FileNotFoundError(f"No course notebooks (NN_name.ipynb) in {notebooks.resolve()}.")
+    if only:
+        chosen = [p for p in paths if any(str(key) in p.name for key in only)]
+        if not chosen:
+            raise ValueError(f"--only {' '.join(map(str, only))} matches none of the course notebooks; pick parts of "
+                             f"these names: {', '.join(p.name for p in paths)}.")
+        paths = chosen
     output.mkdir(parents=True, exist_ok=True)
     data_dir, _ = data_dir_setting(data_dir)
     if data_dir is not None:

@@ -46,8 +46,9 @@ def read_table(path):
 
 
 def check_columns(table, text_keys, label_column, path) -> None:
-    """The text and label columns exist (else name the ones that do) and every text is a string."""
-    missing = [c for c in [*text_keys, label_column] if c not in table.column_names]
+    """The text and label columns (label_column None: only the texts) exist, else name the ones that do, and every
+    text is a string."""
+    missing = [c for c in [*text_keys, label_column] if c is not None and c not in table.column_names]
     if missing:
         raise ValueError(f"{path} has no column(s) {', '.join(map(repr, missing))}; its columns are "
                          f"{', '.join(map(repr, table.column_names))}. Pass the right --text-column/--label-column.")
@@ -200,6 +201,26 @@ def file_splits(task: FileTask) -> DatasetDict:
         return DatasetDict(train=rows, validation=file_rows(task, task.source["validation_file"]))
     split = rows.train_test_split(test_size=task.source["holdout"], seed=task.source["holdout_seed"])
     return DatasetDict(train=split["train"], validation=split["test"])
+
+
+def texts_from_file(path, text_keys) -> list:
+    """Inputs to predict: a .txt file's non-empty lines, or the text column(s) of a table (pairs as tuples)."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() == ".txt":
+        if not path.is_file():
+            raise FileNotFoundError(f"No file {path.resolve()}: check the path.")
+        try:
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        except UnicodeDecodeError as err:
+            raise ValueError(f"Cannot read {path} as UTF-8 text ({err.reason}); save it as UTF-8.") from None
+        if len(text_keys) == 2:
+            raise ValueError(f"The adapter reads pairs of texts ({', '.join(text_keys)}): give a table with those "
+                             f"columns, not a text file.")
+        return [line for line in lines if line]
+    table = read_table(path)
+    check_columns(table, text_keys, None, path)
+    columns = [table[k] for k in text_keys]
+    return columns[0] if len(columns) == 1 else list(zip(*columns))
 
 
 def adapter_task(document: dict):
