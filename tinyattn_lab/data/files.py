@@ -26,6 +26,7 @@ def read_table(path):
     """The rows of one local data file as a Dataset, or a one-line error saying what is wrong with the file."""
     from datasets import load_dataset
     from datasets.exceptions import DatasetsError
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
     path = Path(path).expanduser()
     if path.suffix.lower() not in READERS:
@@ -33,6 +34,8 @@ def read_table(path):
     if not path.is_file():
         raise FileNotFoundError(f"No file {path.resolve()}: check the path.")
     builder, options = READERS[path.suffix.lower()]
+    bars = not are_progress_bars_disabled()
+    disable_progress_bars()  # no "Generating rows split" bar for a file of kilobytes
     try:
         table = load_dataset(builder, data_files={"rows": str(path.resolve())}, split="rows", **options)
     except (DatasetsError, ValueError, OSError, TypeError) as err:
@@ -40,6 +43,9 @@ def read_table(path):
             raise ValueError(f"{path} has no rows: give a file with a header and labelled rows.") from None
         reason = str(err.__cause__ or err).strip().splitlines()[0]
         raise ValueError(f"Cannot read {path} as {builder.upper()}: {reason}. Check the file's format.") from None
+    finally:
+        if bars:
+            enable_progress_bars()
     if len(table) == 0:
         raise ValueError(f"{path} has no rows: give a file with a header and labelled rows.")
     return table
@@ -53,7 +59,7 @@ def check_columns(table, text_keys, label_column, path) -> None:
         raise ValueError(f"{path} has no column(s) {', '.join(map(repr, missing))}; its columns are "
                          f"{', '.join(map(repr, table.column_names))}. Pass the right --text-column/--label-column.")
     for key in text_keys:
-        texts = table[key]
+        texts = list(table[key])
         bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
         if bad is not None:
             raise ValueError(f"{path}: row {bad + 1} of the text column {key!r} is {texts[bad]!r}, not a text; "
@@ -145,7 +151,7 @@ def file_task(train_file, validation_file=None, text_column: str = "text", text_
     table = read_table(train_file)
     text_keys = (text_column,) if text_pair_column is None else (text_column, text_pair_column)
     check_columns(table, text_keys, label_column, train_file)
-    feature, values = table.features[label_column], table[label_column]
+    feature, values = table.features[label_column], list(table[label_column])
     if any(v is None for v in values):
         raise ValueError(f"{train_file}: row {values.index(None) + 1} has no label in {label_column!r}; "
                          f"fill it or drop the row.")
@@ -173,7 +179,7 @@ def file_rows(task: FileTask, path):
     """All rows of `path` in GLUE's layout for `task`: its text columns and `label` (an id, or a float)."""
     table = read_table(path)
     check_columns(table, task.text_keys, task.label_column, path)
-    feature, values = table.features[task.label_column], table[task.label_column]
+    feature, values = table.features[task.label_column], list(table[task.label_column])
     if isinstance(feature, ClassLabel):
         values = [feature.int2str(v) for v in values]
     if task.is_regression:
@@ -190,8 +196,8 @@ def file_rows(task: FileTask, path):
         labels = [ids[v] for v in values]
     if None in labels:
         raise ValueError(f"{path}: row {labels.index(None) + 1} has no label in {task.label_column!r}.")
-    table = table.select_columns(list(task.text_keys)).add_column("label", labels)
-    return table.cast_column("label", Value("float32" if task.is_regression else "int64"))
+    return table.select_columns(list(task.text_keys)).add_column(
+        "label", labels, feature=Value("float32" if task.is_regression else "int64"))
 
 
 def file_splits(task: FileTask) -> DatasetDict:
@@ -219,7 +225,7 @@ def texts_from_file(path, text_keys) -> list:
         return [line for line in lines if line]
     table = read_table(path)
     check_columns(table, text_keys, None, path)
-    columns = [table[k] for k in text_keys]
+    columns = [list(table[k]) for k in text_keys]
     return columns[0] if len(columns) == 1 else list(zip(*columns))
 
 
