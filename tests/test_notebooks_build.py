@@ -186,6 +186,11 @@ def check_training_results(results: dict, single: str, pair: str, num_heads: int
         assert run["reload_max_abs_diff"] == 0.0, "save -> load must give bit-identical logits"
     sst2 = results["tasks"][single]
     assert sst2["best"] > sst2["majority_baseline"]["accuracy"] + SST2_MARGIN, sst2
+    # the last section: predict on the reader's sentence names the task's labels, the label is the likeliest one
+    mine = results["your_sentence"]
+    assert tuple(mine["probabilities"]) == get_task(single).label_names
+    assert sum(mine["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert mine["label"] == max(mine["probabilities"], key=mine["probabilities"].get)
 
 
 @pytest.mark.slow
