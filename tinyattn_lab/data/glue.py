@@ -66,9 +66,9 @@ GLUE_TASKS = {t.name: t for t in [
 
 def lookup_task(name, table: dict, kind: str):
     """The task called `name` in `table` ('SST-2', 'sst2' and 'STS-B' style spellings all work), or a ValueError that
-    lists the known ones. A task object (a value of the table, or another task such as data.files.FileTask) passes
-    through."""
-    if not isinstance(name, str):
+    lists the known ones. A task object (a value of the table, or a task built from files, data.files.FileTask)
+    passes through."""
+    if name in table.values() or hasattr(name, "label_column"):
         return name
     key = str(name).lower().replace("-", "").replace("_", "")
     if key not in table:
