@@ -172,3 +172,22 @@ def test_shape_mismatch_is_one_line(tmp_path, capsys):
     assert code == 2 and len(err) == 1, err
     assert "does not fit its config" in err[0] and "[3, 384] in the file, [6, 384] from the config" in err[0]
     assert "save again" in err[0]
+
+
+def test_own_data_adapter_refuses_wrong_split_and_single_texts_for_pairs(saved_adapter, files, capsys,
+                                                                        no_model_loading):
+    """Oracle: the task recorded in the adapter: it has train and validation only, and reads pairs of texts."""
+    from tinyattn_lab.data.files import file_task
+
+    adapter, edit = saved_adapter
+    FRAME.assign(other=FRAME.review).to_csv(files / "pairs.csv", index=False)
+    task = file_task(files / "pairs.csv", text_column="review", text_pair_column="other", label_column="sentiment")
+    edit(data=task.record())
+    code, err, _ = run(["evaluate", str(adapter), "--split", "test"], files, capsys)
+    assert code == 2 and len(err) == 1 and "has the splits train and validation, not 'test'" in err[0]
+    code, err, _ = run(["predict", str(adapter), "just one text"], files, capsys)
+    assert code == 2 and len(err) == 1
+    assert "must be a pair of texts (review, other)" in err[0] and "--file" in err[0]
+    (files / "in.txt").write_text("one line\n")
+    code, err, _ = run(["predict", str(adapter), "--file", "{tmp}/in.txt"], files, capsys)
+    assert code == 2 and len(err) == 1 and "reads pairs of texts" in err[0]
