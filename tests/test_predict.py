@@ -102,7 +102,8 @@ def test_sst2_as_your_own_csv_learns_above_majority(tmp_path, mirror_dir, minilm
         tmp_path / "reviews.csv", index=False)
     assert main(["train", "--train-file", str(tmp_path / "reviews.csv"), "--text-column", "review",
                  "--label-column", "sentiment", "--holdout", "200", "--output", str(tmp_path / "run"), "--lr", "3e-3",
-                 "--epochs", "2", "--evals-per-epoch", "2", "--batch-size", "16", "--max-length", "64", "--no-progress"]) == 0
+                 "--epochs", "2", "--evals-per-epoch", "2", "--batch-size", "16", "--max-length", "64",
+                 "--no-progress"]) == 0
     assert "200 of the 800 rows" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["eval_examples"] == {"validation": 200}

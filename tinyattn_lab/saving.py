@@ -146,8 +146,9 @@ def load_adapter(model, directory, adapter_name: str = "default") -> dict:
              for k, v in expected_keys.items() if tensors[k].shape != v.shape]
     if wrong:  # checked here so the message is one line, not torch's list of every mismatch
         model.delete_adapter(adapter_name)
-        raise ValueError(f"{WEIGHTS_NAME} in {directory} does not fit its config ({CONFIG_NAME}): {len(wrong)} tensor(s) "
-                         f"have other shapes, e.g. {wrong[0]}; the two files come from different saves: save again.")
+        raise ValueError(f"{WEIGHTS_NAME} in {directory} does not fit its config ({CONFIG_NAME}): {len(wrong)} "
+                         f"tensor(s) have other shapes, e.g. {wrong[0]}; the two files come from different saves: "
+                         f"save again.")
     for prefix, module in model.adapter_modules(adapter_name).items():
         module.load_state_dict({k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")})
     return document

@@ -117,19 +117,21 @@ class FileTask:
         if source["validation_file"]:
             held = f"validation rows from {source['validation_file']}"
         else:
+            rest = source["train_rows"] - source["holdout"]
             held = (f"{source['holdout']} of the {source['train_rows']} rows of {source['train_file']} held out "
-                    f"for validation (seed {source['holdout_seed']}), the other {source['train_rows'] - source['holdout']} "
-                    f"train")
+                    f"for validation (seed {source['holdout_seed']}), the other {rest} train")
         return f"{self.name}: {kind}; {held}"
 
 
 def _label_kind(feature, values, regression):
-    """('classification' | 'regression', why) for a label column; refuses what is ambiguous or impossible."""
-    if isinstance(feature, ClassLabel) or (isinstance(feature, Value) and feature.dtype in ("string", "large_string")):
+    """(is it regression, why) for a label column; refuses what is ambiguous or impossible."""
+    text = isinstance(feature, Value) and feature.dtype in ("string", "large_string")
+    if isinstance(feature, ClassLabel) or text:
         if regression:
             raise ValueError("--regression needs numeric labels, but the label column holds strings.")
         return False, "string labels"
-    if not isinstance(feature, Value) or not (feature.dtype.startswith(("int", "uint", "float")) or feature.dtype == "bool"):
+    numeric = isinstance(feature, Value) and feature.dtype.startswith(("int", "uint", "float", "bool"))
+    if not numeric:
         raise ValueError(f"Labels must be strings, integers or floats; the label column is {feature}.")
     if regression is not None:
         return regression, "--regression" if regression else "classification asked for"
