@@ -33,9 +33,21 @@ def visible_keys(keep: torch.Tensor | None, q_len: int, k_len: int, causal: bool
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor | None = None,
            causal: bool = False, dropout_p: float = 0.0) -> torch.Tensor:
     """(B, h, Tq, e): each query's dropout-masked, softmax-weighted sum of the values it may see."""
+    if not fused_is_linear(q, dropout_p):
+        return BlockedAttention.apply(q, k, v, keep, causal, dropout_p, BLOCK_ELEMENTS)
     mask = visible_keys(keep, q.shape[-2], k.shape[-2], causal)
     # torch's SDPA returns 0 (and finite gradients) for a query whose row of the mask is all False
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+
+def fused_is_linear(q: torch.Tensor, dropout_p: float) -> bool:
+    """Whether torch's fused SDPA keeps memory linear in T here. On a CPU its flash kernel takes any head width and a
+    boolean mask but no dropout (with dropout it materialises the (B, h, Tq, Tk) probabilities and the mask, and keeps
+    them for the backward pass); on CUDA the memory-efficient kernel takes masks and dropout, but only head widths
+    that are multiples of 8, so width-1 heads would fall back to the materialising kernel too."""
+    if q.device.type == "cpu":
+        return dropout_p == 0.0
+    return q.device.type == "cuda" and q.shape[-1] % 8 == 0
 
 
 def attention_probs(q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor | None = None,
@@ -47,3 +59,88 @@ def attention_probs(q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor | None 
         return scores.softmax(dim=-1)
     probs = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
     return probs.masked_fill(~mask.any(-1, keepdim=True), 0.0)
+
+
+# The blocked path: queries in blocks against all their keys, so only one block's (B, h, rows, Tk) scores exist at a
+# time (about 1 MB of float32 at this budget, cache-sized), the rest of memory being linear in T.
+BLOCK_ELEMENTS = 1 << 18
+
+
+def dropout_seed() -> int:
+    """One seed per call, drawn from torch's global RNG, so torch.manual_seed fixes every mask of a run."""
+    return int(torch.randint(2**62, (), dtype=torch.int64))
+
+
+def dropout_keep(seed: int, start: int, shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
+    """The keep mask of the query block starting at row `start`: every (head, query, key) entry kept independently
+    with probability 1 - p. The generator is seeded by (seed, start), so the backward pass draws the same mask."""
+    generator = torch.Generator(device=device).manual_seed(seed + start)
+    return torch.rand(shape, generator=generator, device=device) >= p
+
+
+def block_rows(q: torch.Tensor, k: torch.Tensor, block_elements: int) -> int:
+    """Queries per block: as many as fit the budget with all keys (at least one, so memory is linear in Tk)."""
+    B, h, _, _ = q.shape
+    return max(1, block_elements // (B * h * k.shape[-2]))
+
+
+def block_scores(q, k, keep, causal: bool, start: int, stop: int) -> tuple[torch.Tensor, int]:
+    """Scaled scores (B, h, stop - start, L) of queries start:stop against the first L keys, -inf where hidden. With
+    causality the block's last query sees keys up to Tk - Tq + stop - 1, so the later keys are not computed at all."""
+    L = k.shape[-2] - q.shape[-2] + stop if causal else k.shape[-2]
+    scores = q[:, :, start:stop] @ k[:, :, :L].transpose(-1, -2)
+    scores.mul_(1.0 / math.sqrt(q.shape[-1]))
+    mask = visible_keys(None if keep is None else keep[:, :L], stop - start, L, causal)
+    if mask is not None:
+        scores.masked_fill_(~mask, float("-inf"))
+    return scores, L
+
+
+class BlockedAttention(torch.autograd.Function):
+    """attend() one query block at a time; saves q, k, v, the output and each row's logsumexp, and recomputes the
+    probabilities (and redraws the dropout mask from its seed) block by block in the backward pass."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, keep, causal, p, block_elements):
+        seed = dropout_seed() if p > 0 else 0
+        rows = block_rows(q, k, block_elements)
+        out = q.new_empty(*q.shape[:-1], v.shape[-1])
+        lse = q.new_empty(*q.shape[:-1], 1)
+        for start in range(0, q.shape[-2], rows):
+            stop = min(start + rows, q.shape[-2])
+            scores, L = block_scores(q, k, keep, causal, start, stop)
+            top = scores.amax(-1, keepdim=True).nan_to_num(neginf=0.0)  # 0 on rows that see no key
+            probs = scores.sub_(top).exp_()  # unnormalised, in place: the block's one (rows x L) buffer
+            total = probs.sum(-1, keepdim=True)  # >= 1 on a row that sees a key (its top term is exp(0))
+            # +inf on a row that sees nothing, so the backward pass's exp(score - lse) is 0 there
+            lse[:, :, start:stop] = (top + total.log()).nan_to_num(neginf=float("inf"))
+            if p > 0:
+                probs.mul_(dropout_keep(seed, start, probs.shape, p, q.device))
+            out[:, :, start:stop] = (probs @ v[:, :, :L]).div_(total.clamp_min_(1.0) * (1.0 - p))
+        ctx.save_for_backward(q, k, v, out, lse, keep)
+        ctx.causal, ctx.p, ctx.rows, ctx.seed = causal, p, rows, seed
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        q, k, v, out, lse, keep = ctx.saved_tensors
+        p, scale = ctx.p, 1.0 / math.sqrt(q.shape[-1])
+        dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
+        row_dot = (grad_out * out).sum(-1, keepdim=True)  # sum_j P_ij dP_ij = dO_i . O_i, (B, h, Tq, 1)
+        for start in range(0, q.shape[-2], ctx.rows):
+            stop = min(start + ctx.rows, q.shape[-2])
+            scores, L = block_scores(q, k, keep, ctx.causal, start, stop)
+            probs = scores.sub_(lse[:, :, start:stop]).exp_()  # P, in place
+            g = grad_out[:, :, start:stop]
+            dprobs = g @ v[:, :, :L].transpose(-1, -2)  # dL/d(dropped P)
+            if p > 0:
+                kept = dropout_keep(ctx.seed, start, probs.shape, p, q.device)
+                dv[:, :, :L] += (probs * kept).transpose(-1, -2) @ g.mul(1.0 / (1.0 - p))
+                dprobs.masked_fill_(~kept, 0.0).mul_(1.0 / (1.0 - p))
+            else:
+                dv[:, :, :L] += probs.transpose(-1, -2) @ g
+            dscores = dprobs.sub_(row_dot[:, :, start:stop]).mul_(probs).mul_(scale)  # softmax backward
+            dq[:, :, start:stop] = dscores @ k[:, :, :L]
+            dk[:, :, :L] += dscores.transpose(-1, -2) @ q[:, :, start:stop]
+        return dq, dk, dv, None, None, None, None
