@@ -71,11 +71,22 @@ def dropout_seed() -> int:
     return int(torch.randint(2**62, (), dtype=torch.int64))
 
 
-def dropout_keep(seed: int, start: int, shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
-    """The keep mask of the query block starting at row `start`: every (head, query, key) entry kept independently
-    with probability 1 - p. The generator is seeded by (seed, start), so the backward pass draws the same mask."""
+def dropped(seed: int, start: int, numel: int, p: float, device: torch.device) -> torch.Tensor:
+    """Flat indices of the dropped entries of the query block starting at row `start` (numel entries): each entry is
+    dropped independently with probability p. Drawn as the gaps between drops, Geometric(p) = 1 + floor(log U /
+    log(1 - p)), so only about p * numel random numbers are needed (the same Bernoulli process, read as waiting
+    times). The generator is seeded by (seed, start), so the backward pass draws the same drops."""
     generator = torch.Generator(device=device).manual_seed(seed + start)
-    return torch.rand(shape, generator=generator, device=device) >= p
+    expected = numel * p
+    chunk = int(expected + 6 * math.sqrt(expected) + 16)  # enough gaps to pass the end, but for a rare extra round
+    found, last = [], torch.zeros((), dtype=torch.int64, device=device)
+    while int(last) < numel:
+        uniform = 1.0 - torch.rand(chunk, generator=generator, device=device, dtype=torch.float64)  # in (0, 1]
+        gaps = uniform.log_().div_(math.log1p(-p)).floor_().add_(1).to(torch.int64)
+        positions = gaps.cumsum_(0).add_(last)  # 1-based positions of the drops
+        last = positions[-1]
+        found.append(positions[positions <= numel] - 1)
+    return torch.cat(found)
 
 
 def block_rows(q: torch.Tensor, k: torch.Tensor, block_elements: int) -> int:
@@ -88,35 +99,51 @@ def block_scores(q, k, keep, causal: bool, start: int, stop: int) -> tuple[torch
     """Scaled scores (B, h, stop - start, L) of queries start:stop against the first L keys, -inf where hidden. With
     causality the block's last query sees keys up to Tk - Tq + stop - 1, so the later keys are not computed at all."""
     L = k.shape[-2] - q.shape[-2] + stop if causal else k.shape[-2]
-    scores = q[:, :, start:stop] @ k[:, :, :L].transpose(-1, -2)
-    scores.mul_(1.0 / math.sqrt(q.shape[-1]))
+    scores = (q[:, :, start:stop] / math.sqrt(q.shape[-1])) @ k[:, :, :L].transpose(-1, -2)  # outer product at e = 1
     mask = visible_keys(None if keep is None else keep[:, :L], stop - start, L, causal)
     if mask is not None:
         scores.masked_fill_(~mask, float("-inf"))
     return scores, L
 
 
+def times_(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """weights (..., rows, L) @ values (..., L, e), overwriting `weights` when e = 1: there a multiply and a sum,
+    which torch's CPU bmm (a matrix-vector product at that shape) runs several times slower."""
+    if values.shape[-1] == 1:
+        return weights.mul_(values.transpose(-1, -2)).sum(-1, keepdim=True)
+    return weights @ values
+
+
+def times_t(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """weights (..., rows, L) transposed @ values (..., rows, e), as (e, rows) @ (rows, L) transposed: torch's CPU
+    bmm is several times slower at (L, rows) @ (rows, e)."""
+    return (values.transpose(-1, -2) @ weights).transpose(-1, -2)
+
+
 class BlockedAttention(torch.autograd.Function):
     """attend() one query block at a time; saves q, k, v, the output and each row's logsumexp, and recomputes the
-    probabilities (and redraws the dropout mask from its seed) block by block in the backward pass."""
+    probabilities (and redraws the dropout mask from its seed) block by block in the backward pass. Every (rows, L)
+    step works in place on the block's one or two buffers."""
 
     @staticmethod
     def forward(ctx, q, k, v, keep, causal, p, block_elements):
         seed = dropout_seed() if p > 0 else 0
+        if keep is not None and bool(keep.all()):
+            keep = None  # no padding: skip the masking passes
         rows = block_rows(q, k, block_elements)
         out = q.new_empty(*q.shape[:-1], v.shape[-1])
         lse = q.new_empty(*q.shape[:-1], 1)
         for start in range(0, q.shape[-2], rows):
             stop = min(start + rows, q.shape[-2])
             scores, L = block_scores(q, k, keep, causal, start, stop)
-            top = scores.amax(-1, keepdim=True).nan_to_num(neginf=0.0)  # 0 on rows that see no key
-            probs = scores.sub_(top).exp_()  # unnormalised, in place: the block's one (rows x L) buffer
+            top = scores.amax(-1, keepdim=True).nan_to_num_(neginf=0.0)  # 0 on rows that see no key
+            probs = scores.sub_(top).exp_()  # unnormalised
             total = probs.sum(-1, keepdim=True)  # >= 1 on a row that sees a key (its top term is exp(0))
             # +inf on a row that sees nothing, so the backward pass's exp(score - lse) is 0 there
-            lse[:, :, start:stop] = (top + total.log()).nan_to_num(neginf=float("inf"))
+            lse[:, :, start:stop] = (top + total.log()).nan_to_num_(neginf=float("inf"))
             if p > 0:
-                probs.mul_(dropout_keep(seed, start, probs.shape, p, q.device))
-            out[:, :, start:stop] = (probs @ v[:, :, :L]).div_(total.clamp_min_(1.0) * (1.0 - p))
+                probs.view(-1).index_fill_(0, dropped(seed, start, probs.numel(), p, q.device), 0.0)
+            out[:, :, start:stop] = times_(probs, v[:, :, :L]).div_(total.clamp_min_(1.0) * (1.0 - p))
         ctx.save_for_backward(q, k, v, out, lse, keep)
         ctx.causal, ctx.p, ctx.rows, ctx.seed = causal, p, rows, seed
         return out
@@ -131,16 +158,16 @@ class BlockedAttention(torch.autograd.Function):
         for start in range(0, q.shape[-2], ctx.rows):
             stop = min(start + ctx.rows, q.shape[-2])
             scores, L = block_scores(q, k, keep, ctx.causal, start, stop)
-            probs = scores.sub_(lse[:, :, start:stop]).exp_()  # P, in place
-            g = grad_out[:, :, start:stop]
-            dprobs = g @ v[:, :, :L].transpose(-1, -2)  # dL/d(dropped P)
-            if p > 0:
-                kept = dropout_keep(ctx.seed, start, probs.shape, p, q.device)
-                dv[:, :, :L] += (probs * kept).transpose(-1, -2) @ g.mul(1.0 / (1.0 - p))
-                dprobs.masked_fill_(~kept, 0.0).mul_(1.0 / (1.0 - p))
-            else:
-                dv[:, :, :L] += probs.transpose(-1, -2) @ g
-            dscores = dprobs.sub_(row_dot[:, :, start:stop]).mul_(probs).mul_(scale)  # softmax backward
-            dq[:, :, start:stop] = dscores @ k[:, :, :L]
-            dk[:, :, :L] += dscores.transpose(-1, -2) @ q[:, :, start:stop]
+            probs = scores.sub_(lse[:, :, start:stop]).exp_()  # P
+            g = grad_out[:, :, start:stop] / (1.0 - p)
+            dprobs = g @ v[:, :, :L].transpose(-1, -2)  # dL/dP where kept (the 1/(1-p) is in g), outer at e = 1
+            drops = dropped(ctx.seed, start, probs.numel(), p, q.device) if p > 0 else None
+            if drops is not None:
+                dprobs.view(-1).index_fill_(0, drops, 0.0)
+            dscores = dprobs.sub_(row_dot[:, :, start:stop]).mul_(probs)  # softmax backward, needs the full P
+            dk[:, :, :L] += times_t(dscores, q[:, :, start:stop] * scale)
+            dq[:, :, start:stop] = times_(dscores, k[:, :, :L] * scale)
+            if drops is not None:
+                probs.view(-1).index_fill_(0, drops, 0.0)  # now the dropped P the forward pass used
+            dv[:, :, :L] += times_t(probs, g)
         return dq, dk, dv, None, None, None, None
