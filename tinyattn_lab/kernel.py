@@ -83,9 +83,9 @@ def dropped(seed: int, start: int, numel: int, p: float, device: torch.device) -
     while int(last) < numel:
         uniform = 1.0 - torch.rand(chunk, generator=generator, device=device, dtype=torch.float64)  # in (0, 1]
         gaps = uniform.log_().div_(math.log1p(-p)).floor_().add_(1).to(torch.int64)
-        positions = gaps.cumsum_(0).add_(last)  # 1-based positions of the drops
+        positions = gaps.cumsum_(0).add_(last)  # 1-based positions of the drops, increasing
         last = positions[-1]
-        found.append(positions[positions <= numel] - 1)
+        found.append(positions[:torch.searchsorted(positions, numel, right=True)].sub_(1))
     return torch.cat(found)
 
 
