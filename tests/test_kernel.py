@@ -163,3 +163,14 @@ def test_cpu_paths_fused_without_dropout():
     """Without dropout a CPU takes torch's fused kernel (already linear in memory): bit for bit SDPA's output."""
     q, k, v, keep, _ = problem()
     assert torch.equal(attend(q, k, v, keep), F.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None]))
+
+
+def test_half_precision_inputs_are_computed_in_float32():
+    """Oracle: the float32 computation with the same mask (same seed), rounded to bfloat16 once."""
+    q, k, v, keep, _ = problem()
+    q, k, v = (t.detach().to(torch.bfloat16) for t in (q, k, v))
+    torch.manual_seed(2)
+    got = attend(q, k, v, keep, dropout_p=0.1)
+    torch.manual_seed(2)
+    want = attend(q.float(), k.float(), v.float(), keep, dropout_p=0.1)
+    assert got.dtype == torch.bfloat16 and torch.equal(got, want.to(torch.bfloat16))

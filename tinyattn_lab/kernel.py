@@ -8,6 +8,13 @@ Visibility. `keep` (B, Tk) marks the real keys (False = padding). With `causal`,
 Tk positions (Tq = Tk without a cache; Tq = 1 for one generated token with the Tk - 1 earlier keys cached), and query
 i sees key j only when j <= Tk - Tq + i. A query that sees no key at all (a left-padded position in a decoder) gets a
 zero output and a zero row of probabilities, never NaN, so nothing undefined flows into the residual stream.
+
+Memory linear in T (issue 12). torch's fused SDPA is used where it never materialises the (B, h, Tq, Tk)
+probabilities (a CPU without dropout; CUDA at head widths that are multiples of 8). Elsewhere (dropout on a CPU,
+width-1 heads on CUDA) `BlockedAttention` computes the same thing one block of queries at a time, keeping for the
+backward pass only q, k, v, the output and each row's logsumexp: the dropout mask of a block is redrawn from a seed
+(taken once per call from torch's global RNG) instead of stored, each entry still dropped independently with
+probability p and the kept ones scaled by 1 / (1 - p). The benchmark is benchmarks/length.py.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor
            causal: bool = False, dropout_p: float = 0.0) -> torch.Tensor:
     """(B, h, Tq, e): each query's dropout-masked, softmax-weighted sum of the values it may see."""
     if not fused_is_linear(q, dropout_p):
-        return BlockedAttention.apply(q, k, v, keep, causal, dropout_p, BLOCK_ELEMENTS)
+        work = torch.promote_types(q.dtype, torch.float32)  # half-precision inputs: softmax sums in float32
+        out = BlockedAttention.apply(q.to(work), k.to(work), v.to(work), keep, causal, dropout_p, BLOCK_ELEMENTS)
+        return out.to(q.dtype)
     mask = visible_keys(keep, q.shape[-2], k.shape[-2], causal)
     # torch's SDPA returns 0 (and finite gradients) for a query whose row of the mask is all False
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
