@@ -42,16 +42,17 @@ def name(heads: int, dropout: float) -> str:
     return "floor" if heads == 0 else f"h{heads} p{dropout:g}"
 
 
-def run_variant(length: int, positions: int, heads: int, dropout: float, device: str, repeats: int) -> dict:
+def run_variant(length: int, positions: int, heads: int, dropout: float, device: str, repeats: int,
+                shape: dict = SHAPE) -> dict:
     """One variant's training steps in this process: median seconds per step and the peak memory in MB."""
     from transformers import AutoModelForSequenceClassification, BertConfig
 
     from tinyattn_lab import TinyAttnConfig, TinyAttnModel
 
     torch.manual_seed(0)
-    config = BertConfig(num_labels=2, max_position_embeddings=positions, **SHAPE)
+    config = BertConfig(num_labels=2, max_position_embeddings=positions, **shape)
     backbone = AutoModelForSequenceClassification.from_config(config).eval()
-    batch = {"input_ids": torch.randint(1000, SHAPE["vocab_size"], (1, length), device=device),
+    batch = {"input_ids": torch.randint(1, shape["vocab_size"], (1, length), device=device),
              "attention_mask": torch.ones(1, length, dtype=torch.long, device=device)}
     if heads == 0:
         model, bare = None, as_floor(backbone, device)
