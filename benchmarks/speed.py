@@ -74,15 +74,22 @@ def load_timed_backbone(model_name: str):
     return AutoModelForSequenceClassification.from_config(config).eval(), tokenizer
 
 
+def as_floor(backbone, device: str):
+    """The unwrapped backbone, frozen in place but for its head, with gradients flowing through every layer (the
+    input embeddings require grad): what the floor trains."""
+    bare = backbone.to(device)
+    for p in bare.base_model.parameters():
+        p.requires_grad_(False)
+    bare.base_model.get_input_embeddings().register_forward_hook(
+        lambda module, args, out: out.requires_grad_(torch.is_grad_enabled()))
+    return bare
+
+
 def build(model_name: str, device: str):
     """(wrapped, bare, tokenizer): one wrapped backbone holding every variant as a named adapter, so all share the
     same weights, and an unwrapped copy of the backbone, frozen but for its head, for the floor and the bare runs."""
     backbone, tokenizer = load_timed_backbone(model_name)
-    bare = copy.deepcopy(backbone).to(device)
-    for p in bare.base_model.parameters():
-        p.requires_grad_(False)
-    bare.base_model.get_input_embeddings().register_forward_hook(
-        lambda module, args, out: out.requires_grad_(torch.is_grad_enabled()))  # gradients through every layer
+    bare = as_floor(copy.deepcopy(backbone), device)
     model = TinyAttnModel(backbone).to(device)
     for h in HEADS:
         torch.manual_seed(h)

@@ -1,12 +1,14 @@
-"""The speed benchmark runs end to end (on a tiny random encoder) and its baselines are what its docstring says."""
+"""The speed and length benchmarks run end to end (on small inputs); their baselines are what their docstrings say."""
 
 import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import length  # noqa: E402
 import speed  # noqa: E402
 
 
@@ -39,3 +41,27 @@ def test_floor_and_bare_are_the_unwrapped_backbone(minilm_path):
     assert seen[0].requires_grad
     trained = {name for name, p in bare.named_parameters() if p.grad is not None}
     assert trained and all(not name.startswith(bare.base_model_prefix) for name in trained)
+
+
+def test_length_variant_times_one_adapter_against_the_floor():
+    """Oracle: with_ratios divides by the floor of the same length; a run in this process reports what it ran."""
+    tiny = dict(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
+    rows = [length.run_variant(16, 64, heads, dropout, "cpu", 1, tiny) for heads, dropout in length.variants([2])]
+    assert [(r["variant"], r["length"]) for r in rows] == [("floor", 16), ("h2 p0.1", 16), ("h2 p0", 16)]
+    length.with_ratios(rows)
+    assert rows[1]["step_vs_floor"] == rows[1]["step_seconds"] / rows[0]["step_seconds"]
+    assert rows[2]["peak_vs_floor"] == rows[2]["peak_mb"] / rows[0]["peak_mb"]
+
+
+@pytest.mark.slow  # one child process per variant (each imports torch and transformers)
+def test_length_sweep_writes_every_variant_against_its_floor(tmp_path):
+    """Oracle: the variant list of benchmarks/length.py (floor, then each head count with and without dropout), one
+    child process each; the floor is 1.0 against itself, every row has a positive time and peak."""
+    output = tmp_path / "length.json"
+    result = length.main(["--lengths", "16", "--heads", "1", "--repeats", "1", "--device", "cpu",
+                          "--output", str(output)])
+    assert json.loads(output.read_text()) == result
+    assert [r["variant"] for r in result["rows"]] == ["floor", "h1 p0.1", "h1 p0"]
+    assert result["rows"][0]["step_vs_floor"] == result["rows"][0]["peak_vs_floor"] == 1.0
+    assert all(r["step_seconds"] > 0 and r["peak_mb"] > 0 for r in result["rows"])
+    assert result["machine"]["torch"] == torch.__version__
