@@ -103,6 +103,8 @@ class TinyAttnLayer(nn.ModuleDict):
             return None
         A, H = _first(output), self._input
         self._input = None
+        if self._branch and H is None:  # the attention was called outside its block: no stream to read
+            return None
         S = H + A if self._branch else A  # the stream after attention
         if placement == "parallel_ffn":
             self._attn = S
@@ -112,7 +114,7 @@ class TinyAttnLayer(nn.ModuleDict):
 
     def _after_ffn(self, module, args, output):
         adapter, placement = self._adapter()
-        if placement != "parallel_ffn":
+        if placement != "parallel_ffn" or self._attn is None:  # None: the module was called outside its block
             return None
         S, self._attn = self._attn, None
         return _with_first(output, self._add(adapter, S, _first(output)))

@@ -63,7 +63,14 @@ def _has_own_norm(module: nn.Module) -> bool:
 
 def discover_spec(model: nn.Module) -> BlockSpec:
     """The BlockSpec of a model read from its modules, or an ArchitectureError saying what was not found."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        _fail(model, "it is an encoder-decoder model (BART, T5, ...): its decoder blocks add cross-attention and "
+                     "its classifier reads the decoder, which tiny attention does not support yet")
     name, blocks = _blocks(model)
+    depth = getattr(model.config, "num_hidden_layers", None)
+    if depth is not None and len(blocks) != depth:  # Funnel: blocks of blocks, the sequence pooled between them
+        _fail(model, f"its longest list of blocks ({name}) has {len(blocks)} entries but its config has {depth} "
+                     "layers (does it pool or share layers?)")
     block = blocks[0]
     children = [n for n, _ in block.named_children()]
     attention = _child(block, ATTENTION_NAMES)
@@ -75,8 +82,9 @@ def discover_spec(model: nn.Module) -> BlockSpec:
         return BlockSpec(layer_pattern, attention, causal=is_causal(model))
     mlp = _child(block, MLP_NAMES)
     if mlp is None:
-        _fail(model, f"its pre-LN blocks ({type(block).__name__}: {', '.join(children)}) have no feed-forward child "
-                     "named mlp, feed_forward or ffn")
+        _fail(model, f"its blocks ({type(block).__name__}: {', '.join(children)}) add the attention to the stream "
+                     "themselves (no norm inside the attention), but have no feed-forward child named mlp, "
+                     "feed_forward or ffn")
     if "post_feedforward_layernorm" in children and "post_attention_layernorm" in children:
         attention, mlp = "post_attention_layernorm", "post_feedforward_layernorm"
     return BlockSpec(layer_pattern, attention, kind="branch", mlp=mlp, causal=is_causal(model))
