@@ -213,3 +213,23 @@ def test_explicit_spec_overrides_discovery():
         assert TinyAttnModel(tiny_model("llama")).spec == given.spec
     finally:
         del ARCHITECTURES["llama"]
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "modernbert"])
+def test_heads_and_counting_on_pre_ln_and_decoders(family):
+    """Oracles: expand_heads with no noise, select_heads of every head and average_heads of identical experts all
+    compute the original adapter; the adapter count is the closed form per layer."""
+    from tinyattn_lab import average_heads, count_parameters, expand_heads, tiny_attention_formula
+    from tinyattn_lab.averaging import select_heads
+
+    wrapped = TinyAttnModel(tiny_model(family), TinyAttnConfig(placement="parallel_ffn")).eval()
+    randomize_adapter(wrapped, "default")
+    batch = batch_for(family)
+    original = logits(wrapped, batch)
+    expanded = expand_heads(wrapped, "default", 3, noise_std=0.0)
+    for name in (expanded, select_heads(wrapped, expanded, [0, 1, 2]), average_heads(wrapped, expanded)):
+        wrapped.set_adapter(name)
+        torch.testing.assert_close(logits(wrapped, batch), original, atol=1e-5, rtol=1e-5)
+    wrapped.set_adapter(expanded)
+    count = count_parameters(wrapped)
+    assert count.adapter == wrapped.model.config.num_hidden_layers * tiny_attention_formula(wrapped.hidden_size, 3)
