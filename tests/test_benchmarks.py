@@ -39,3 +39,14 @@ def test_floor_and_bare_are_the_unwrapped_backbone(minilm_path):
     assert seen[0].requires_grad
     trained = {name for name, p in bare.named_parameters() if p.grad is not None}
     assert trained and all(not name.startswith(bare.base_model_prefix) for name in trained)
+
+
+def test_generation_benchmark_writes_every_variant(tmp_path):
+    """Oracle: the variant list of benchmarks/generation.py; it checks cached == uncached tokens itself."""
+    import generation
+
+    output = tmp_path / "generation.json"
+    result = generation.main(["--repeats", "1", "--prompt", "4", "--new-tokens", "3", "--output", str(output)])
+    assert json.loads(output.read_text()) == result
+    assert set(result["ms_per_new_token"]) == {"bare cached", "tiny cached", "tiny uncached"}
+    assert result["cached_equals_uncached_tokens"] is True and result["machine"]["torch_threads"] == 1
