@@ -114,3 +114,18 @@ def test_post_ln_placements_match_reference(placement):
                 expected = ffn(A1)
     calls.remove()
     torch.testing.assert_close(calls.out, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["gpt_neox", "phi"])
+def test_parallel_residual_blocks_make_after_attention_equal_parallel_ffn(family):
+    """Oracle: README's note. The MLP of a parallel-residual block reads H, not S, so adding TA(S) to the attention
+    branch or to the MLP branch gives the same block output; a sequential block (Llama) tells them apart."""
+
+    def hidden(fam, placement):
+        wrapped, _, _ = adapted_one_layer(fam, placement)
+        with torch.no_grad():
+            return wrapped(**batch_for(fam), output_hidden_states=True).hidden_states[-1]
+
+    torch.testing.assert_close(hidden(family, "after_attention"), hidden(family, "parallel_ffn"), atol=1e-6, rtol=0)
+    gap = (hidden("llama", "after_attention") - hidden("llama", "parallel_ffn")).abs().max()
+    assert gap > 1e-4  # 100x the tolerance above
