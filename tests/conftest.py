@@ -28,8 +28,17 @@ def mirror_dir() -> Path:
     return found
 
 
+ENCODERS = ["bert", "roberta", "xlm-roberta", "electra", "mpnet", "deberta-v2", "distilbert", "albert", "camembert",
+            "xlm-roberta-xl", "data2vec-text", "ernie", "megatron-bert", "roformer", "deberta", "esm", "rembert",
+            "modernbert"]
+DECODERS = ["gpt2", "llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "phi", "phi3", "olmo2", "gpt_neox"]
+FAMILIES = ENCODERS + DECODERS  # the 29 families of the contract matrix (tests/test_architectures.py)
+PAD = 0  # every tiny config's pad token; real tokens are drawn from 5..99
+
+
 def tiny_config(model_type: str, num_labels: int = 2):
-    """A randomly initialised config of `model_type`, small enough for unit tests (hidden 16, 2 layers)."""
+    """A randomly initialised config of `model_type`, small enough for unit tests (hidden 16, 2 layers, 2 heads of
+    width 8, vocabulary 100 with pad 0). ModernBERT's local window (4) is shorter than the test sentences."""
     from transformers import AutoConfig
 
     sizes = dict(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
@@ -39,6 +48,14 @@ def tiny_config(model_type: str, num_labels: int = 2):
                      num_labels=num_labels)
     if model_type == "albert":
         sizes["embedding_size"] = 8
+    if model_type == "rembert":
+        sizes.update(input_embedding_size=8, output_embedding_size=8)
+    if model_type == "esm":
+        sizes.update(pad_token_id=PAD, mask_token_id=3)
+    if model_type in DECODERS + ["modernbert"]:
+        sizes.update(pad_token_id=PAD, bos_token_id=1, eos_token_id=2, num_key_value_heads=2, head_dim=8)
+    if model_type == "modernbert":
+        sizes.update(cls_token_id=1, sep_token_id=2, local_attention=4)
     return AutoConfig.for_model(model_type, **sizes)
 
 

@@ -65,3 +65,14 @@ def test_length_sweep_writes_every_variant_against_its_floor(tmp_path):
     assert result["rows"][0]["step_vs_floor"] == result["rows"][0]["peak_vs_floor"] == 1.0
     assert all(r["step_seconds"] > 0 and r["peak_mb"] > 0 for r in result["rows"])
     assert result["machine"]["torch"] == torch.__version__
+
+
+def test_generation_benchmark_writes_every_variant(tmp_path):
+    """Oracle: the variant list of benchmarks/generation.py; it checks cached == uncached tokens itself."""
+    import generation
+
+    output = tmp_path / "generation.json"
+    result = generation.main(["--repeats", "1", "--prompt", "4", "--new-tokens", "3", "--output", str(output)])
+    assert json.loads(output.read_text()) == result
+    assert set(result["ms_per_new_token"]) == {"bare cached", "tiny cached", "tiny uncached"}
+    assert result["cached_equals_uncached_tokens"] is True and result["machine"]["torch_threads"] == 1

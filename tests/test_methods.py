@@ -203,7 +203,7 @@ def test_unknown_names_fail_early():
 @pytest.mark.parametrize("model_type", ["bert", "roberta", "distilbert", "albert", "electra"])
 def test_sites_are_found_in_every_architecture(model_type):
     model = tiny_model(model_type)
-    from tinyattn_lab.architectures.specs import find_layers
+    from tinyattn_lab.architectures import find_layers
 
     name, layer = find_layers(model)[0]
     sites = layer_sites(layer, 16)

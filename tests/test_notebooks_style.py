@@ -28,6 +28,7 @@ EXTRA = {
     "07": dict(cites={"2106.09685", "1902.00751"}, parameters={"tasks", "methods", "budget", "seeds"},
                prose={"LoRA paper's Table 2", "unverified"}),
     "08": dict(cites={"2009.07118", "2005.14165"}, parameters={"tasks", "seeds", "path"}, prose={"dev", "test"}),
+    "09": dict(parameters={"decoder", "placement", "num_heads"}, prose={"tiny random", "causal"}),
 }
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 

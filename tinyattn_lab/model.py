@@ -1,23 +1,28 @@
-"""TinyAttnModel: tiny-attention adapters inside a frozen Hugging Face encoder, with PEFT-style adapter management.
+"""TinyAttnModel: tiny-attention adapters inside a frozen Hugging Face transformer, with PEFT-style adapter management.
 
 Paper section 2: an adapter in every layer of a frozen pretrained encoder; only the adapters and the task head train.
-Notebooks: 02_adapter_in_a_frozen_encoder.ipynb (insertion, placements, counting), 03_train_on_glue.ipynb (save/load).
+Notebooks: 02_adapter_in_a_frozen_encoder.ipynb (insertion, placements, counting), 03_train_on_glue.ipynb (save/load),
+09_any_transformer.ipynb (pre-LN blocks, decoders, generation).
 
 How it attaches without copying model code: every adapted transformer layer gets a TinyAttnLayer (layer.py) whose
 hooks apply the active adapter at its placement; the task head gets one copy per adapter (HeadCopies).
 
 The key-padding mask is read once per forward from the base model's `attention_mask` argument, so it is the same
-whatever form (bool, additive float, none) the encoder passes on to its own layers.
+whatever form (bool, additive float, none) the encoder passes on to its own layers. In a decoder the same forward
+pre-hook finds the model's cache (`past_key_values`, a transformers Cache): the adapters keep their keys and values on
+that very object, so a new cache is a new generation, a continued one continues it, and a cropped one crops theirs.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from contextlib import contextmanager
 
 from torch import nn
 
-from .architectures.specs import encoder_spec, find_layers, hidden_size
+from .architectures.discover import block_spec, find_layers
+from .architectures.specs import BlockSpec, hidden_size
 from .attention import TinyAttention
 from .config import TinyAttnConfig
 from .counting import print_trainable_parameters
@@ -31,19 +36,23 @@ class TinyAttnModel(nn.Module):
 
     >>> model = TinyAttnModel(AutoModelForSequenceClassification.from_pretrained(path), TinyAttnConfig(num_heads=4))
     >>> model.print_trainable_parameters()
+
+    Any transformers model whose blocks are found (architectures/): encoders, pre-LN blocks, decoders (causal
+    adapters; `generate` with the adapter's own key/value cache). `spec` names the blocks of a model that discovery
+    cannot read (architectures.BlockSpec).
     """
 
     def __init__(self, model: nn.Module, config: TinyAttnConfig | None = None, adapter_name: str = "default",
-                 head_modules: list[str] | None = None):
+                 head_modules: list[str] | None = None, spec: BlockSpec | None = None):
         super().__init__()
         self.training = model.training  # start in the wrapped model's mode (from_pretrained models are in eval)
-        self.spec = encoder_spec(model)  # fails early, naming the supported architectures
-        self.model, self._state = model, HookState()
+        self.spec = block_spec(model, spec)  # fails early, saying what was not found and how to name it
+        self.model, self._state = model, HookState(causal=self.spec.causal)
         self.hidden_size = hidden_size(model)
-        self.layer_names = [name for name, _ in find_layers(model)]
+        self.layer_names = [name for name, _ in find_layers(model, self.spec)]
         self.tiny_layers = []  # not a ModuleList: the adapters are registered inside the layers themselves
-        for layer in (model.get_submodule(n) for n in self.layer_names):
-            layer.tinyattn = TinyAttnLayer(layer, layer.get_submodule(self.spec.attention_output), self._state)
+        for i, layer in enumerate(model.get_submodule(n) for n in self.layer_names):
+            layer.tinyattn = TinyAttnLayer(layer, self.spec, self._state, i)
             self.tiny_layers.append(layer.tinyattn)
         # head_modules: the children that get a trainable copy per adapter; None = every child outside the base
         # model with parameters (a classifier's head). [] keeps a masked LM's pretrained head frozen and shared
@@ -51,7 +60,8 @@ class TinyAttnModel(nn.Module):
         self.head_names = head_module_names(model) if head_modules is None else list(head_modules)
         for name in self.head_names:
             setattr(model, name, HeadCopies(getattr(model, name), self._state))
-        model.base_model.register_forward_pre_hook(self._save_mask, with_kwargs=True)
+        self._base_params = list(inspect.signature(model.base_model.forward).parameters)
+        model.base_model.register_forward_pre_hook(self._start_forward, with_kwargs=True)
         for p in model.parameters():
             p.requires_grad_(False)
         if config is not None:
@@ -59,16 +69,38 @@ class TinyAttnModel(nn.Module):
             self.set_adapter(adapter_name)
 
     # -- the forward pass -------------------------------------------------------------------------------------------
-    def _save_mask(self, module, args, kwargs):
-        self._state.mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+    def _start_forward(self, module, args, kwargs):
+        """Read the key mask and, in a decoder, the model's cache, before the base model runs."""
+        positional = dict(zip(self._base_params, args))
+        given = {**positional, **kwargs}
+        state = self._state
+        state.mask, state.store, state.past = given.get("attention_mask"), None, 0
+        if not state.causal:
+            return None
+        cache = given.get("past_key_values")
+        if cache is None and given.get("use_cache") is True and "past_key_values" not in positional:
+            from transformers import DynamicCache  # the model would make it inside its forward; make it here
+
+            cache = kwargs["past_key_values"] = DynamicCache(config=module.config)
+        if cache is None or not hasattr(cache, "get_seq_length"):
+            return (args, kwargs)
+        if not hasattr(cache, "tinyattn_kv"):
+            cache.tinyattn_kv = {}  # (layer index, adapter name) -> KVCache, living as long as the model's cache
+        state.store, state.past = cache.tinyattn_kv, cache.get_seq_length()
+        return (args, kwargs)
 
     def forward(self, *args, **kwargs):
         return self.model(*args, **kwargs)
 
+    def generate(self, *args, **kwargs):
+        """The wrapped causal LM's generate(), with the active adapter (and its key/value cache) in every step."""
+        return self.model.generate(*args, **kwargs)
+
     @contextmanager
     def record_attention(self):
         """Collect the adapters' attention probabilities: `with model.record_attention() as maps: model(**batch)`.
-        `maps` is then a list with one (B, h, T, T) tensor per adapted layer call, in depth order (bertviz's format)."""
+        `maps` is then a list with one (B, h, T, T) tensor per adapted layer call, in depth order (bertviz's format);
+        with a cache, (B, h, T_new, T_all)."""
         self._state.maps = maps = []
         try:
             yield maps
@@ -101,7 +133,7 @@ class TinyAttnModel(nn.Module):
         bad = [i for i in wanted if not 0 <= i < len(self.tiny_layers)]
         if bad:
             raise ValueError(f"Layer indices {bad} are out of range: this model has {len(self.tiny_layers)} layers.")
-        heads = linear_head(self.model) if config.linear_head else {}
+        heads = linear_head(self.model, self.spec) if config.linear_head else {}
         device = next(self.model.parameters()).device
         for i in wanted:
             # new modules follow the wrapper's mode: an adapter added to an eval-mode model must not run dropout

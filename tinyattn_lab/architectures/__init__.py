@@ -1,9 +1,13 @@
-"""Where each Hugging Face model keeps its transformer layers and its attention sub-layer output (paper section 2).
+"""Where each Hugging Face model keeps its transformer blocks and, inside them, its attention (paper section 2).
 
-The core's lowest floor: it imports only torch. model.py, heads.py and the bottleneck baselines ask it where to attach.
-    specs.py   the known encoder families, as explicit specs, and the lookups on a model
+The core's lowest floor: it imports only torch (and transformers' family tables, lazily). model.py, heads.py and the
+bottleneck baselines ask it where to attach.
+    specs.py     BlockSpec (the two block kinds), the explicit specs of known families, register_spec
+    discover.py  the spec of any other model, read from its module tree; find_layers; is_causal
 """
 
-from .specs import ARCHITECTURES, EncoderSpec, encoder_spec, find_layers, hidden_size
+from .discover import ArchitectureError, block_spec, discover_spec, encoder_spec, find_layers, is_causal
+from .specs import ARCHITECTURES, BlockSpec, EncoderSpec, hidden_size, register_spec
 
-__all__ = ["ARCHITECTURES", "EncoderSpec", "encoder_spec", "find_layers", "hidden_size"]
+__all__ = ["ARCHITECTURES", "ArchitectureError", "BlockSpec", "EncoderSpec", "block_spec", "discover_spec",
+           "encoder_spec", "find_layers", "hidden_size", "is_causal", "register_spec"]
