@@ -48,6 +48,8 @@ def _add_train(sub) -> None:
     train.add_argument("--stop-after-steps", type=int, default=None, help="stop early and leave a checkpoint to resume")
     train.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"], default="auto",
                        help="auto = bf16 on a GPU that has it, else fp32")
+    train.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=defaults.group_by_length,
+                       help="batches of similar length, shuffled; dev sets sorted by length (less padding)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (one line per evaluation remains)")
     data = p.add_argument_group("data")
     data.add_argument("--train-size", type=int, default=None, help="random training subset of this size (default: all)")
