@@ -16,7 +16,7 @@ missing are listed, so a partial campaign says it is partial.
 
 --pilot trains only full fine-tuning and a PEFT method (Houlsby) at the middle learning rate on
 seeds 0 and 1, at the budget with the given overrides, and appends a line per (task, method) to
-benchmarks/results/medium-pilot.json: the evidence for the sizes in TASK_BUDGETS (docs/baselines.md).
+benchmarks/results/medium-pilot-<task>.json: the evidence for the sizes in TASK_BUDGETS (docs/baselines.md).
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ def report(args, started: float) -> dict:
 
 
 def pilot(args) -> None:
-    path = ROOT / "benchmarks" / "results" / "medium-pilot.json"
-    lines = json.loads(path.read_text()) if path.is_file() else []
     for task in args.tasks:
+        path = ROOT / "benchmarks" / "results" / f"medium-pilot-{task}.json"  # one file per task: parallel pilots
+        lines = json.loads(path.read_text()) if path.is_file() else []
         budget = get_budget(args.budget, task).replace(train_size=args.train_size, epochs=args.epochs, seeds=(0, 1))
         for name in PILOT:
             spec = parse_method(name)
