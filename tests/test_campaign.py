@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_compare import TINY, tiny_backbone  # noqa: F401 (a fixture)
+from test_compare import TINY
 
 from tinyattn_lab.baselines import compare
 from tinyattn_lab.baselines.campaign import collect, run_campaign
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 METHODS = ["tiny_attention", "bitfit"]
 
 
-def test_campaign_protocol_resume_and_report(tiny_backbone, mirror_dir, tmp_path):  # noqa: F811
+def test_campaign_protocol_resume_and_report(tiny_backbone, mirror_dir, tmp_path):
     """Oracles: the protocol's run list (2 rates on seed 0, seed 1 at the better), the cache files' bytes on a second
     call, and the paired difference recomputed from the cached records."""
     cache, specs = tmp_path / "cache", [parse_method(m) for m in METHODS]
@@ -67,7 +67,7 @@ def test_campaign_protocol_resume_and_report(tiny_backbone, mirror_dir, tmp_path
 
 
 @pytest.mark.slow
-def test_process_pool_matches_one_process(tiny_backbone, mirror_dir, tmp_path):  # noqa: F811
+def test_process_pool_matches_one_process(tiny_backbone, mirror_dir, tmp_path):
     """Oracle: the same campaign trained in this process; 2 spawned workers give the same runs, metric for metric."""
     inline, pooled = tmp_path / "inline", tmp_path / "pooled"
     assert run_campaign(["rte"], METHODS, TINY, tiny_backbone, mirror_dir, inline) == []
@@ -78,7 +78,7 @@ def test_process_pool_matches_one_process(tiny_backbone, mirror_dir, tmp_path): 
         collect(["rte"], specs, TINY, tiny_backbone, inline)[0])
 
 
-def test_gpu_script_runs_on_cpu(tiny_backbone, mirror_dir, tmp_path):  # noqa: F811
+def test_gpu_script_runs_on_cpu(tiny_backbone, mirror_dir, tmp_path):
     """Oracle: the protocol's 2 runs (smoke: 1 rate, 1 seed) per method, in the files the script writes."""
     out = tmp_path / "gpu"
     command = [sys.executable, str(REPO / "benchmarks" / "compare_gpu.py"), "--budget", "smoke", "--tasks", "rte",
