@@ -15,11 +15,10 @@ Writes benchmarks/results/compare-gpu-full.{json,csv,md,png}. On CPU the same co
 from __future__ import annotations
 
 import sys
-import time
 
-from compare_medium import METHODS, options, report
+from compare_medium import METHODS, options, run_and_report
 
-from tinyattn_lab.baselines.campaign import auto_workers, run_campaign
+from tinyattn_lab.baselines.campaign import auto_workers
 from tinyattn_lab.baselines.compare import available_tasks
 
 BY_SIZE = ("sst2", "qqp", "mnli", "qnli", "cola", "stsb", "mrpc", "rte", "wnli")  # largest first: the pool stays full
@@ -35,16 +34,10 @@ def main(argv=None) -> int:
         args.workers = auto_workers(max_workers=len(args.tasks) * len(METHODS) * 3)
     if args.time_limit is None:
         args.time_limit = 480.0
-    started = time.time()
     print(f"{len(args.tasks)} tasks ({', '.join(args.tasks)}), {len(args.methods)} methods, budget {args.budget}, "
           f"{args.workers} workers", flush=True)
-    if not args.report_only:
-        missing = run_campaign(args.tasks, args.methods, args.budget, args.model, args.data_dir, args.cache,
-                               args.workers, args.threads, args.time_limit, log=lambda line: print(line, flush=True))
-        print(f"{len(missing)} runs missing after {(time.time() - started) / 60:.1f} min", flush=True)
-    report(args, started)
+    run_and_report(args)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

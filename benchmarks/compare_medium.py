@@ -103,17 +103,22 @@ def pilot(args) -> None:
             path.write_text(json.dumps(lines, indent=1) + "\n")
 
 
-def main(argv=None, **defaults) -> int:
-    args = options(argv, **defaults)
+def run_and_report(args) -> dict:
+    """Train what the campaign still misses (unless --report-only), then write its report."""
     started = time.time()
-    if args.pilot:
-        pilot(args)
-        return 0
     if not args.report_only:
         missing = run_campaign(args.tasks, args.methods, args.budget, args.model, args.data_dir, args.cache,
                                args.workers, args.threads, args.time_limit, log=lambda line: print(line, flush=True))
         print(f"{len(missing)} runs missing after {(time.time() - started) / 60:.1f} min", flush=True)
-    report(args, started)
+    return report(args, started)
+
+
+def main(argv=None) -> int:
+    args = options(argv)
+    if args.pilot:
+        pilot(args)
+    else:
+        run_and_report(args)
     return 0
 
 
