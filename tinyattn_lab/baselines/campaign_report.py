@@ -43,6 +43,7 @@ def method_rows(task: str, records: list[dict], labels: list[str], seeds: tuple,
         best = max(first, key=_score)
         at_best = {r["seed"]: 100 * r["best_main"] for r in mine if r["lr"] == best["lr"]}
         mean, sd = _mean_std(list(at_best.values()))
+        sd = sd if len(at_best) > 1 else float("nan")  # one seed: no spread, not a spread of 0
         p = best["parameters"]
         rows.append({"task": task, "method": label, "family": best["family"], "metric": best["main_metric"],
                      "mean": mean, "sd": sd, "scores": at_best, "seeds": len(at_best),
@@ -95,7 +96,8 @@ def format_campaign(document: dict) -> str:
             pair = r.get("vs_reference")
             diff = "reference" if label == ref else "-" if pair is None else (
                 f"{pair['mean']:+.1f} [{pair['low']:+.1f}, {pair['high']:+.1f}]")
-            lines.append(f"| {label} | {r['trainable']:,} | {r['mean']:.1f} ± {r['sd']:.1f} | {r['seeds']}"
+            score = f"{r['mean']:.1f}" + (f" ± {r['sd']:.1f}" if r["seeds"] > 1 else "")
+            lines.append(f"| {label} | {r['trainable']:,} | {score} | {r['seeds']}"
                          f"{'' if r['complete'] else ' (partial)'} | {r['best_lr']:g} | {diff} | "
                          f"{'' if pair is None else pair['verdict']} |")
         lines.append("")
