@@ -107,3 +107,18 @@ def sharp_adapter_model(num_heads: int = 1, head_dim: int = 1, qkv_std: float = 
             adapter.out.bias.normal_(0.0, 0.1)
             adapter.norm.weight.uniform_(0.5, 1.5)
     return model
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory, minilm_path):
+    """A random 2-layer, hidden-16 BERT saved with the embedded tokenizer: a comparison run in about a second."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

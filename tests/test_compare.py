@@ -8,24 +8,9 @@ import json
 import math
 
 import pytest
-import torch
 
 from tinyattn_lab.baselines import compare, report as compare_report, probes
 from tinyattn_lab.baselines.specs import Budget, MethodSpec, get_budget, parse_method, run_key
-
-
-@pytest.fixture(scope="session")
-def tiny_backbone(tmp_path_factory, minilm_path):
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=128)
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 TINY = Budget(train_size=16, eval_size=16, epochs=1, batch_size=8, eval_batch_size=16, max_length=32,

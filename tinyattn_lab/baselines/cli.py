@@ -18,7 +18,7 @@ from .specs import BUDGETS, DEFAULT_CACHE, DEFAULT_METHODS, Budget, MethodSpec, 
 
 def _add_budget_args(p) -> None:
     g = p.add_argument_group("budget (a preset, then overrides)")
-    g.add_argument("--budget", default="cpu", choices=list(BUDGETS), help="preset: smoke | cpu | full")
+    g.add_argument("--budget", default="cpu", choices=list(BUDGETS), help="preset: " + " | ".join(BUDGETS))
     g.add_argument("--train-size", type=int, default=None, help="training examples per task (0 = all)")
     g.add_argument("--eval-size", type=int, default=None, help="dev examples per task (0 = all)")
     g.add_argument("--epochs", type=int, default=None)

@@ -92,7 +92,8 @@ def train_run(task: str, spec: MethodSpec, lr: float, seed: int, budget: Budget,
     built = spec.method().build(backbone, **spec.hp)
     args = TrainArgs(epochs=budget.epochs, batch_size=budget.batch_size, eval_batch_size=budget.eval_batch_size,
                      lr=lr, weight_decay=budget.weight_decay, warmup_ratio=budget.warmup_ratio,
-                     schedule=budget.schedule, evals_per_epoch=budget.evals_per_epoch, seed=seed, progress=False)
+                     schedule=budget.schedule, evals_per_epoch=budget.evals_per_epoch, seed=seed, progress=False,
+                     group_by_length=budget.group_by_length)
     work = cache_dir / "work" / key  # fit's checkpoint: a killed run resumes here
     work.mkdir(parents=True, exist_ok=True)
     save = built.save if keep_model else (lambda directory: None)
@@ -146,8 +147,9 @@ def compare(tasks, methods=DEFAULT_METHODS, budget: "str | Budget" = "cpu", mode
     """Train every (task, method, lr, seed) not yet cached, then summarise; writes output.{json,csv,png} if given."""
     from ..data.glue import get_task
 
-    budget = get_budget(budget)
     tasks = [get_task(t).name for t in ([tasks] if isinstance(tasks, str) else tasks)]
+    budgets = {task: get_budget(budget, task) for task in tasks}  # a preset may size the data per task
+    budget = budgets[tasks[0]]  # seeds and sweep: the same for every task of a preset
     specs = [parse_method(m) for m in ([methods] if isinstance(methods, str) else methods)]
     if len({s.label for s in specs}) != len(specs):
         raise ValueError("The same method (with the same hyperparameters) is listed twice.")
@@ -156,7 +158,8 @@ def compare(tasks, methods=DEFAULT_METHODS, budget: "str | Budget" = "cpu", mode
     for task in tasks:
         log(f"{task}:")
         for spec in specs:
-            run = lambda lr, seed: train_run(task, spec, lr, seed, budget, model_name, data_dir, cache_dir, log=log)
+            run = lambda lr, seed: train_run(task, spec, lr, seed, budgets[task], model_name, data_dir, cache_dir,
+                                             log=log)
             lrs = spec.learning_rates(budget)
             if budget.sweep == "grid" or len(lrs) == 1:
                 records += [run(lr, seed) for lr in lrs for seed in budget.seeds]
@@ -170,7 +173,8 @@ def compare(tasks, methods=DEFAULT_METHODS, budget: "str | Budget" = "cpu", mode
             probe_records[spec.label] = probe(spec, model_name, probe_shape, cache_dir, probe_subprocess)
     result = summarize(records, probe_records, tasks, specs, budget)
     result.update({
-        "model": model_name, "budget": asdict(budget), "tasks": tasks, "methods": [s.label for s in specs],
+        "model": model_name, "tasks": tasks,
+        "budget": asdict(budget) if len(set(budgets.values())) == 1 else {t: asdict(b) for t, b in budgets.items()}, "methods": [s.label for s in specs],
         "protocol": (("per method: every lr of its grid x every seed" if budget.sweep == "grid" else
                       "per method: every lr of its grid on the first seed, the other seeds at the best of those")
                      + ", on the same data subset, order (per seed) and steps; run score = best dev evaluation; "

@@ -42,6 +42,7 @@ class Budget:
     schedule: str = "linear"
     weight_decay: float = 0.0
     data_seed: int = 0  # the subsets are the same for every seed and method
+    group_by_length: bool = True  # training.batching: shuffled batches of similar length, sorted dev sets
 
     def __post_init__(self):
         if self.lr_points not in (1, 2, 3):
@@ -66,22 +67,46 @@ BUDGETS = {
     # the committed CPU benchmark (benchmarks/compare_glue5.py), sized for 2 CPU cores shared with other jobs:
     # 400 training examples, 2 epochs of batch 16 (50 steps), 300 dev examples, inputs cut at 64 tokens
     "cpu": Budget(train_size=400, eval_size=300, epochs=2, batch_size=16, max_length=64, evals_per_epoch=1,
-                  seeds=(0, 1), lr_points=2, sweep="first-seed"),
+                  seeds=(0, 1), lr_points=2, sweep="first-seed", group_by_length=False),  # as it was measured
     # a GPU: whole training sets, three seeds, the full grid
     "full": Budget(train_size=None, eval_size=None, epochs=3, batch_size=32, max_length=128, evals_per_epoch=2,
                    seeds=(0, 1, 2), lr_points=3),
+    # one H200-class GPU in about 10 minutes (benchmarks/compare_gpu.py): whole training sets, 2 epochs, the three
+    # rates of each grid on seed 0, then seeds 1 and 2 at the best
+    "gpu-full": Budget(train_size=None, eval_size=None, epochs=2, batch_size=32, max_length=128, evals_per_epoch=2,
+                       seeds=(0, 1, 2), lr_points=3, sweep="first-seed"),
 }
 
+# Budgets whose data size and epochs depend on the task. "medium": per task the smallest training set x epochs at
+# which full fine-tuning and a parameter-efficient method beat the trivial baseline by more than their seed spread on
+# the embedded MiniLM, fixed by pilot runs (benchmarks/compare_medium.py --pilot; the evidence in docs/baselines.md).
+_MEDIUM = Budget(train_size=None, eval_size=None, epochs=3, batch_size=16, max_length=128, evals_per_epoch=1,
+                 seeds=(0, 1, 2), lr_points=2, sweep="first-seed")
+TASK_BUDGETS = {"medium": {
+    "sst2": replace(_MEDIUM, train_size=1000, epochs=2, max_length=64),
+    "cola": replace(_MEDIUM, train_size=2000, epochs=2, max_length=64),
+    "stsb": replace(_MEDIUM, train_size=1000, epochs=3),
+    "mrpc": replace(_MEDIUM, train_size=2000, epochs=3),
+    "rte": replace(_MEDIUM, epochs=3),  # all 2,490 examples
+}}
 
-def get_budget(budget: "str | Budget | dict", **changes) -> Budget:
+
+def get_budget(budget: "str | Budget | dict", task: str | None = None, **changes) -> Budget:
+    """A Budget from a preset name (of BUDGETS, or of TASK_BUDGETS with its task), a dict or a Budget."""
     if isinstance(budget, Budget):
         base = budget
     elif isinstance(budget, dict):
         base = Budget(**budget)
     elif budget in BUDGETS:
         base = BUDGETS[budget]
+    elif budget in TASK_BUDGETS:
+        if task not in TASK_BUDGETS[budget]:
+            raise ValueError(f"Budget {budget!r} is set per task, for {', '.join(TASK_BUDGETS[budget])}; "
+                             f"got task {task!r}.")
+        base = TASK_BUDGETS[budget][task]
     else:
-        raise ValueError(f"Unknown budget {budget!r}; presets: {', '.join(BUDGETS)} (or pass a Budget).")
+        raise ValueError(f"Unknown budget {budget!r}; presets: {', '.join([*BUDGETS, *TASK_BUDGETS])} "
+                         "(or pass a Budget).")
     return base.replace(**changes)
 
 
@@ -160,6 +185,8 @@ def run_key(task: str, spec: MethodSpec, lr: float, seed: int, budget: Budget, m
     b = asdict(budget)
     for name in ("seeds", "lr_points", "sweep"):  # a run does not depend on the other seeds or rates of its sweep
         b.pop(name)
+    if not b["group_by_length"]:  # the keys of runs made before the option existed stay what they were
+        b.pop("group_by_length")
     key = {"v": CACHE_VERSION, "task": task, "method": spec.name, "hp": spec.resolved_hp(), "lr": lr, "seed": seed,
            "budget": b, "model": model_name}
     if spec.method().version != 1:  # so that the keys of methods at version 1 stay what they were

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from .batching import grouped_batches, row_lengths, sorted_batches
 from .checkpoint import load_checkpoint, save_checkpoint
 from ..data.glue import get_task
 from ..data.metrics import glue_metrics, logits_to_predictions
@@ -45,6 +46,8 @@ class TrainArgs:
     mixed_precision: str = field(default="auto", metadata={"help": "auto = bf16 on a GPU that has it, else fp32",
                                                            "choices": PRECISIONS})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    group_by_length: bool = field(default=True, metadata={
+        "help": "batches of similar length (shuffled), dev sets sorted by length: less padding"})
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "evals_per_epoch", "stop_after_steps"):
@@ -110,6 +113,13 @@ def main_metric(task, metrics: dict[str, float]) -> float:
     return -math.inf if math.isnan(value) else value
 
 
+def _eval_loader(dataset, args: TrainArgs, collator) -> DataLoader:
+    if not args.group_by_length:
+        return DataLoader(dataset, args.eval_batch_size, collate_fn=collator)
+    return DataLoader(dataset, batch_sampler=sorted_batches(row_lengths(dataset), args.eval_batch_size),
+                      collate_fn=collator)
+
+
 def fit(model, task, train_data, eval_data: dict, collator, args: TrainArgs, output_dir, save_best) -> dict:
     """Train `model` (its trainable parameters) on `train_data`, evaluate on `eval_data`, keep the best.
 
@@ -135,7 +145,7 @@ def fit(model, task, train_data, eval_data: dict, collator, args: TrainArgs, out
         raise ValueError("The model has no trainable parameters: nothing to train.")
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     scheduler = get_scheduler(args.schedule, optimizer, int(args.warmup_ratio * total_steps), total_steps)
-    eval_loaders = {s: DataLoader(d, args.eval_batch_size, collate_fn=collator) for s, d in eval_data.items()}
+    eval_loaders = {s: _eval_loader(d, args, collator) for s, d in eval_data.items()}
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     eval_loaders = {s: accelerator.prepare(loader) for s, loader in eval_loaders.items()}
 
@@ -146,14 +156,22 @@ def fit(model, task, train_data, eval_data: dict, collator, args: TrainArgs, out
         progress = load_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler)
         accelerator.print(f"resuming from {checkpoint_dir} at step {progress['step']}")
 
+    lengths = row_lengths(train_data) if args.group_by_length else None
     model.train()
     bar = tqdm(total=total_steps, initial=progress["step"], disable=not args.progress, desc=f"train {task.name}")
     while progress["step"] < total_steps:
         epoch, done_in_epoch = divmod(progress["step"], steps_per_epoch)
         order = torch.Generator().manual_seed(args.seed + epoch)  # the same order after a resume
-        loader = accelerator.prepare(DataLoader(train_data, args.batch_size, shuffle=True, generator=order,
-                                                collate_fn=collator))
-        for batch in accelerator.skip_first_batches(loader, done_in_epoch):
+        if lengths is not None:  # the epoch's batches are a function of (seed, epoch): resume skips the done ones
+            batches = grouped_batches(lengths, args.batch_size, order)[done_in_epoch:]
+            # generator= also for the loader's own base seed, which would otherwise draw from the global RNG
+            loader = accelerator.prepare(DataLoader(train_data, batch_sampler=batches, collate_fn=collator,
+                                                    generator=order))
+        else:
+            loader = accelerator.skip_first_batches(accelerator.prepare(
+                DataLoader(train_data, args.batch_size, shuffle=True, generator=order, collate_fn=collator)),
+                done_in_epoch)
+        for batch in loader:
             start = time.perf_counter()
             labels = batch.pop("labels")
             loss = task_loss(task, model(**batch).logits, labels)

@@ -6,6 +6,7 @@ Notebook: notebooks/03_train_on_glue.ipynb (the recipe these options set).
 
 from __future__ import annotations
 
+import argparse
 import typing
 from dataclasses import MISSING, fields
 
@@ -30,8 +31,9 @@ def add_dataclass_options(group, cls, skip=()) -> list[str]:
         kind, many = _scalar(hints[f.name])
         default = f.default if f.default is not MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
-        if kind is bool:  # a switch that turns on what is off by default
-            group.add_argument(flag, action="store_true", help=f.metadata["help"])
+        if kind is bool:  # a switch; one that is on by default also gets its --no- form
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            group.add_argument(flag, action=action, default=default, help=f.metadata["help"])
         else:
             group.add_argument(flag, type=kind, nargs="+" if many else None, default=default,
                                choices=f.metadata.get("choices"), help=f.metadata["help"])
