@@ -62,13 +62,22 @@ def assert_ran_cleanly(page) -> None:
 
 
 def assert_bertviz_draws(page) -> None:
-    """Each bertviz view (a div whose id starts with `bertviz`) holds the tokens as SVG text, [CLS] among them."""
-    views = page.locator("div[id^=bertviz]")
-    page.wait_for_function("() => [...document.querySelectorAll('div[id^=bertviz]')].every("
-                           "v => v.querySelectorAll('svg text').length > 0)", timeout=30_000)
-    assert views.count() >= 2  # the head view and the model view
-    for view in views.all():
-        assert "[CLS]" in view.locator("svg text").all_inner_texts(), view.get_attribute("id")
+    """Every bertviz view (a div whose id starts with `bertviz`) has drawn SVG. The head view shows the tokens as SVG
+    text, [CLS] among them; the model view draws a thumbnail per layer and head, and a click on one shows its tokens."""
+    page.wait_for_function("() => { const views = [...document.querySelectorAll('div[id^=bertviz]')]; "
+                           "return views.length > 0 && views.every(v => v.querySelectorAll('svg text').length > 0); }",
+                           timeout=60_000)
+    kinds = []
+    for view in page.locator("div[id^=bertviz]").all():
+        thumbnail = view.locator("#attn_background_0_0")
+        kinds.append("model" if thumbnail.count() else "head")
+        if thumbnail.count():  # the transparent click region drawn after the thumbnail's background and lines
+            view.locator("g:has(> #attn_background_0_0) > rect:last-child").dispatch_event("click")
+        tokens = view.locator("svg text")
+        page.wait_for_function("v => [...v.querySelectorAll('svg text')].some(t => t.textContent === '[CLS]')",
+                               arg=view.element_handle(), timeout=10_000)
+        assert tokens.count() > 2, view.get_attribute("id")
+    assert sorted(kinds) == ["head", "model"], kinds  # notebook 04 shows one of each
 
 
 def assert_slider_redraws(page) -> None:
