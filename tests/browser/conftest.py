@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from lab import INSTALL, REPO, LabServer, offline, stage_course
+from browser.lab import INSTALL, REPO, LabServer, offline, stage_course
 
 EVIDENCE = Path(os.environ.get("TINYATTN_BROWSER_EVIDENCE", REPO / "runs" / "browser"))
 

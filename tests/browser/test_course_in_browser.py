@@ -13,7 +13,7 @@ import os
 import re
 
 import pytest
-from lab import NOTEBOOKS
+from browser.lab import NOTEBOOKS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 RUN_TIMEOUT_MS = int(os.environ.get("TINYATTN_BROWSER_TIMEOUT", "1800")) * 1000  # a busy 2-core machine is slow

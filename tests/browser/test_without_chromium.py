@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lab import INSTALL, REPO
+from browser.lab import INSTALL, REPO
 
 pytestmark = pytest.mark.slow  # a nested pytest run: ~10 s idle, too slow for the fast suite
 
