@@ -1,6 +1,7 @@
 # tinyattn-lab: one virtual environment, two entry points (README "Quick start").
 #   make run    set up .venv and train + evaluate a tiny-attention adapter on SST-2 with the embedded backbone
-#   make test   set up .venv (with the notebook and test extras) and run the whole test suite
+#   make test   set up .venv (with the notebook and test extras) and run the whole test suite (browser tests too)
+#   make test-browser   only the browser tests: the course in JupyterLab in headless chromium (apt-get install chromium)
 # DATA=<folder with glue/> reads a local GLUE mirror (default: $TINYATTN_DATA, else the Hugging Face hub).
 # TORCH=<pip spec> chooses the torch build: the default pins the CPU wheel of these machines; on a GPU machine
 # `make run TORCH=torch` keeps pip's CUDA build. constraints.txt pins every other package to the versions the tests
@@ -17,7 +18,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # absolute, because notebooks run with notebooks/ as their working directory
 export TINYATTN_DATA := $(if $(DATA),$(abspath $(DATA)))
 
-.PHONY: run test setup lab course benchmark clean
+.PHONY: run test test-browser setup lab course benchmark clean
 
 $(VENV)/.core: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,9 @@ run: $(VENV)/.core
 
 test: $(VENV)/.dev
 	python -m pytest
+
+test-browser: $(VENV)/.dev
+	python -m pytest tests/browser
 
 lab: $(VENV)/.dev
 	jupyter lab notebooks/
