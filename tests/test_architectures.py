@@ -152,6 +152,16 @@ def test_cache_without_adapter_keys_is_refused():
         wrapped(input_ids=torch.tensor([[8]]), past_key_values=cache, use_cache=True)
 
 
+def test_beam_search_is_refused_with_an_adapter():
+    """The adapter's cache is not reordered with beams: refused, not silently wrong; the bare model may still do it."""
+    wrapped = generation_model("gpt2", "after_attention")
+    batch = {"input_ids": torch.tensor([[5, 6, 7]]), "attention_mask": torch.ones(1, 3, dtype=torch.long)}
+    with pytest.raises(NotImplementedError, match="num_beams=2"):
+        wrapped.generate(**batch, max_new_tokens=2, num_beams=2, pad_token_id=PAD)
+    with wrapped.disable_adapter():
+        assert wrapped.generate(**batch, max_new_tokens=2, num_beams=2, pad_token_id=PAD).shape == (1, 5)
+
+
 def test_matrix_covers_29_families():
     """Oracle: the issue's count; every explicit spec is in the matrix, and the decoders are the causal ones."""
     assert len(FAMILIES) == len(set(FAMILIES)) == 29
