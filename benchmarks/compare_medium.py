@@ -7,8 +7,9 @@
 The budget (tinyattn_lab/baselines/specs.py TASK_BUDGETS["medium"]) sizes the training set and epochs per task.
 Methods: tiny attention in its three placements with 1 head and after attention with 4 heads, LoRA, IA3, Houlsby,
 Pfeiffer, parallel adapter, BitFit, prefix tuning and full fine-tuning. Protocol: both learning rates of each method's
-sweep (the middle and high point of its grid) on seed 0, then seeds 1 and 2 at the better one; every run is cached in
-runs/compare-cache, so stopping and restarting loses at most the runs in flight. Each worker is one process with one
+sweep (the middle and high point of its grid) on seed 0, then seeds 1 and 2 at the better one; every finished run is
+cached in benchmarks/results/compare-medium-cache/runs/ and committed, so a campaign spans sittings, and stopping and
+restarting loses at most the runs in flight (their checkpoints, under work/, are not committed). Each worker is one process with one
 thread (OMP_NUM_THREADS=1); 2 workers for 2 cores. Writes benchmarks/results/compare-medium-cpu.{json,csv,md,png}
 after the runs (and with --report-only at any time): per task the trivial baseline, per method mean, sd, seeds,
 trainable parameters and the paired difference to tiny attention with its 95% t interval, in percent; runs still
@@ -55,7 +56,7 @@ def options(argv=None, budget="medium", name="compare-medium-cpu"):
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     p.add_argument("--time-limit", type=float, default=None, help="start no run after this many seconds")
     p.add_argument("--data-dir", default=os.environ.get("TINYATTN_DATA", str(ROOT.parent / "shared" / "data")))
-    p.add_argument("--cache", default=str(ROOT / "runs" / "compare-cache"))
+    p.add_argument("--cache", default=str(ROOT / "benchmarks" / "results" / "compare-medium-cache"))  # committed
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / name))
     p.add_argument("--report-only", action="store_true", help="no training: report what the cache holds")
     p.add_argument("--pilot", action="store_true", help="full FT + PEFT at the middle rate, seeds 0 and 1")
