@@ -6,8 +6,8 @@ bottleneck baselines ask it where to attach.
     discover.py  the spec of any other model, read from its module tree; find_layers; is_causal
 """
 
-from .discover import ArchitectureError, block_spec, discover_spec, encoder_spec, find_layers, is_causal
-from .specs import ARCHITECTURES, BlockSpec, EncoderSpec, hidden_size, register_spec
+from .discover import ArchitectureError, block_spec, discover_spec, find_layers, is_causal
+from .specs import ARCHITECTURES, BlockSpec, hidden_size, register_spec
 
-__all__ = ["ARCHITECTURES", "ArchitectureError", "BlockSpec", "EncoderSpec", "block_spec", "discover_spec",
-           "encoder_spec", "find_layers", "hidden_size", "is_causal", "register_spec"]
+__all__ = ["ARCHITECTURES", "ArchitectureError", "BlockSpec", "block_spec", "discover_spec",
+           "find_layers", "hidden_size", "is_causal", "register_spec"]

@@ -129,5 +129,3 @@ def find_layers(model: nn.Module, spec: BlockSpec | None = None) -> list[tuple[s
                 _fail(model, f"its block {name} has no child {child!r}")
     return layers
 
-
-encoder_spec = block_spec  # the name this lookup had while only encoders were supported

@@ -39,8 +39,6 @@ class BlockSpec:
             raise ValueError("A 'branch' BlockSpec needs `mlp`: the child whose output is added after attention.")
 
 
-EncoderSpec = BlockSpec  # the name this class had while only encoders were supported
-
 _BERT_LIKE = dict(layer_pattern=r"encoder\.layer\.\d+", attention="attention")
 
 ARCHITECTURES: dict[str, BlockSpec] = {
