@@ -160,6 +160,9 @@ def test_beam_search_is_refused_with_an_adapter():
         wrapped.generate(**batch, max_new_tokens=2, num_beams=2, pad_token_id=PAD)
     with wrapped.disable_adapter():
         assert wrapped.generate(**batch, max_new_tokens=2, num_beams=2, pad_token_id=PAD).shape == (1, 5)
+    wrapped.model.generation_config.num_beams = 2  # the model's own default, used when the call names none
+    with pytest.raises(NotImplementedError, match="num_beams=2"):
+        wrapped.generate(**batch, max_new_tokens=2, pad_token_id=PAD)
 
 
 def test_matrix_covers_29_families():

@@ -95,7 +95,9 @@ class TinyAttnModel(nn.Module):
     def generate(self, *args, **kwargs):
         """The wrapped causal LM's generate(), with the active adapter (and its key/value cache) in every step.
         Greedy search and sampling only: the adapter's keys and values are not reordered with beams."""
-        beams = kwargs.get("num_beams") or getattr(kwargs.get("generation_config"), "num_beams", 1) or 1
+        # generate() takes num_beams from its arguments, else the generation_config given, else the model's own
+        config = kwargs.get("generation_config") or getattr(self.model, "generation_config", None)
+        beams = kwargs.get("num_beams") or getattr(config, "num_beams", 1) or 1
         if beams > 1 and self.active_adapter is not None:
             raise NotImplementedError(f"Beam search (num_beams={beams}) is not supported with a tiny-attention adapter "
                                       "yet; use greedy search or sampling (num_beams=1).")
