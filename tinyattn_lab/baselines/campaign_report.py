@@ -64,6 +64,7 @@ def campaign_document(records, missing, tasks, labels, budget, trivial: dict, re
     """The campaign's JSON: per task its trivial baseline and method rows; what is missing; `rows` for the figure."""
     from dataclasses import asdict
 
+    from ..data.glue import get_task
     from .specs import get_budget
 
     budgets = {t: get_budget(budget, t) for t in tasks}
@@ -72,7 +73,7 @@ def campaign_document(records, missing, tasks, labels, budget, trivial: dict, re
         mine = method_rows(task, records, labels, budgets[task].seeds, reference)
         rows += mine
         best = max((r["mean"] for r in mine), default=float("nan"))
-        per_task[task] = {"trivial": trivial[task], "best": best, "best_minus_trivial": best - trivial[task],
+        per_task[task] = {"metric": get_task(task).main_metric, "trivial": trivial[task], "best": best, "best_minus_trivial": best - trivial[task],
                           "budget": asdict(budgets[task]), "methods": {r["method"]: r for r in mine}}
     figure_rows = [{**r, "mean": r["mean"] / 100, "std": r["sd"] / 100} for r in rows]  # plot_frontier's units
     return {"model": model_name, "budget_name": budget if isinstance(budget, str) else None,
@@ -88,8 +89,7 @@ def format_campaign(document: dict) -> str:
     ref = document["reference"]
     lines = []
     for task, block in document["per_task"].items():
-        metric = next(iter(block["methods"].values()))["metric"] if block["methods"] else ""
-        lines += [f"### {task} ({metric}; trivial baseline {block['trivial']:.1f})", "",
+        lines += [f"### {task} ({block['metric']}; trivial baseline {block['trivial']:.1f})", "",
                   f"| method | trainable | score | seeds | lr | {ref} - method [95% CI] | verdict |",
                   "|---|---|---|---|---|---|---|"]
         for label, r in block["methods"].items():
