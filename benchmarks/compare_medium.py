@@ -37,6 +37,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from tinyattn_lab.baselines.campaign import collect, run_campaign  # noqa: E402
 from tinyattn_lab.baselines.campaign_report import campaign_document, trivial_baselines, write_campaign  # noqa: E402
 from tinyattn_lab.baselines.specs import MethodSpec, get_budget, parse_method  # noqa: E402
+from tinyattn_lab.baselines.stats import learns  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("sst2", "stsb", "cola", "mrpc", "rte")  # cheapest first
@@ -96,7 +97,7 @@ def pilot(args) -> None:
             line = {"task": task, "method": name, "lr": spec.lrs[0], "train_size": records[0]["train_examples"],
                     "epochs": budget.epochs, "max_length": budget.max_length, "steps": records[0]["steps"],
                     "scores": scores, "mean": mean, "spread": spread, "trivial": trivial,
-                    "learns": min(scores) - trivial > 0 and mean - trivial > spread,
+                    "learns": learns(scores, trivial),
                     "wall_seconds": [r["wall_seconds"] for r in records]}
             print(json.dumps(line), flush=True)
             lines = [x for x in lines if any(x[k] != line[k] for k in ("task", "method", "lr", "train_size",

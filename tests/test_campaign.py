@@ -50,6 +50,9 @@ def test_campaign_protocol_resume_and_report(tiny_backbone, mirror_dir, tmp_path
     assert rows["bitfit"]["vs_reference"]["low"] == pytest.approx(expected["low"])
     assert rows["bitfit"]["vs_reference"]["mean"] == pytest.approx(expected["mean"])
     assert "vs_reference" not in rows["tiny_attention"] and document["complete"]
+    for label in METHODS:  # the budget's rule, by hand on the cached scores
+        mine, floor = list(scores[label].values()), trivial["rte"]
+        assert rows[label]["learns"] == (min(mine) > floor and sum(mine) / 2 - floor > max(mine) - min(mine))
     train, evals, _ = compare._task_data("rte", tiny_backbone, mirror_dir, TINY)
     majority = max(set(train["labels"]), key=list(train["labels"]).count)
     dev = list(evals["validation"]["labels"])
@@ -66,7 +69,7 @@ def test_campaign_protocol_resume_and_report(tiny_backbone, mirror_dir, tmp_path
     assert "Partial: 1 runs" in paths[2].read_text() and "(partial)" in paths[2].read_text()
     assert json.loads(paths[0].read_text())["missing_runs"] == [["rte", "bitfit", lost["lr"], 1]]
     nothing_yet = campaign_document([], missing, ["rte"], METHODS, TINY, trivial)  # a task no run has reached
-    assert format_campaign(nothing_yet).startswith(f"### rte (accuracy; trivial baseline {trivial['rte']:.1f})")
+    assert format_campaign(nothing_yet).startswith(f"### rte (accuracy; trivial baseline {trivial['rte']:.1f}; not yet")
 
 
 @pytest.mark.slow

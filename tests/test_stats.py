@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy import stats
 
-from tinyattn_lab.baselines.stats import paired_by_seed, paired_difference, trivial_score
+from tinyattn_lab.baselines.stats import learns, paired_by_seed, paired_difference, trivial_score
 
 
 def test_paired_interval_by_hand():
@@ -55,3 +55,13 @@ def test_trivial_score():
     assert trivial_score("sst2", [1, 1, 0], [1, 0, 1, 1, 0]) == pytest.approx(60.0)
     assert trivial_score("mrpc", [1, 1, 0], [1, 0, 1, 1, 0]) == pytest.approx(100 * 2 * 0.6 / 1.6)  # F1, recall 1
     assert trivial_score("stsb", [1.0, 2.0], [0.5, 3.0, 4.0]) == 0.0
+
+
+def test_learns_rule_by_hand():
+    """Oracle: the rule written out. Every seed above the trivial score and the mean above it by more than max - min."""
+    assert learns([79.7, 78.7], 50.9)  # mean 79.2, 28.3 above, spread 1.0
+    assert not learns([13.2, 9.0, 0.0], 0.0)  # one seed at the trivial score
+    assert not learns([9.0, 2.0], 0.0)  # mean 5.5 above, spread 7.0
+    assert learns([6.4, 7.4, 4.2], 0.0)  # mean 6.0 above, spread 3.2
+    with pytest.raises(ValueError, match="two seeds"):
+        learns([80.0], 50.0)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .stats import paired_by_seed, trivial_score
+from .stats import learns, paired_by_seed, trivial_score
 
 CSV_COLUMNS = ["task", "method", "family", "metric", "mean", "sd", "seeds", "complete", "best_lr", "trainable",
                "trainable_percent", "vs_reference_mean", "vs_reference_low", "vs_reference_high", "verdict"]
 
 
 def trivial_baselines(tasks, budget, model_name: str = "minilm", data_dir=None) -> dict[str, float]:
-    """Per task, the trivial baseline (percent) on the dev subset the campaign scores, majority from its train subset."""
+    """Per task the trivial baseline (percent) on the dev subset the campaign scores; majority from its train subset."""
     from .compare import _task_data
     from .specs import get_budget
 
@@ -71,13 +71,20 @@ def campaign_document(records, missing, tasks, labels, budget, trivial: dict, re
     per_task, rows = {}, []
     for task in tasks:
         mine = method_rows(task, records, labels, budgets[task].seeds, reference)
+        for row in mine:  # the budget's rule, on the scores at the chosen rate
+            row["learns"] = learns(list(row["scores"].values()), trivial[task]) if row["seeds"] > 1 else None
         rows += mine
         best = max((r["mean"] for r in mine), default=float("nan"))
-        per_task[task] = {"metric": get_task(task).main_metric, "trivial": trivial[task], "best": best, "best_minus_trivial": best - trivial[task],
+        full = [r["learns"] for r in mine if r["family"] == "full"]
+        per_task[task] = {"metric": get_task(task).main_metric, "trivial": trivial[task], "best": best,
+                          "best_minus_trivial": best - trivial[task],
+                          "budget_learns": bool(full and full[0]) and any(r["learns"] for r in mine
+                                                                           if r["family"] != "full"),
                           "budget": asdict(budgets[task]), "methods": {r["method"]: r for r in mine}}
     figure_rows = [{**r, "mean": r["mean"] / 100, "std": r["sd"] / 100} for r in rows]  # plot_frontier's units
     return {"model": model_name, "budget_name": budget if isinstance(budget, str) else None,
-            "budget": {t: asdict(b) for t, b in budgets.items()}, "reference": reference, "units": "percent (accuracy, F1, Matthews and Pearson correlation x 100)",
+            "budget": {t: asdict(b) for t, b in budgets.items()}, "reference": reference,
+            "units": "percent (accuracy, F1, Matthews and Pearson correlation x 100)",
             "paired_statistic": "per-seed paired difference reference - method, mean and 95% t interval "
                                 "(t(0.975, n-1) * sd / sqrt(n)); wins / loses: the interval excludes 0",
             "complete": not missing, "missing_runs": [list(m) for m in missing], "tasks": tasks, "methods": labels,
@@ -89,16 +96,19 @@ def format_campaign(document: dict) -> str:
     ref = document["reference"]
     lines = []
     for task, block in document["per_task"].items():
-        lines += [f"### {task} ({block['metric']}; trivial baseline {block['trivial']:.1f})", "",
-                  f"| method | trainable | score | seeds | lr | {ref} - method [95% CI] | verdict |",
-                  "|---|---|---|---|---|---|---|"]
+        learned = ("full fine-tuning and a parameter-efficient method learn" if block["budget_learns"] else
+                   "not yet shown that full fine-tuning and a parameter-efficient method learn")
+        lines += [f"### {task} ({block['metric']}; trivial baseline {block['trivial']:.1f}; {learned})", "",
+                  f"| method | trainable | score | seeds | lr | learns | {ref} - method [95% CI] | verdict |",
+                  "|---|---|---|---|---|---|---|---|"]
         for label, r in block["methods"].items():
             pair = r.get("vs_reference")
             diff = "reference" if label == ref else "-" if pair is None else (
                 f"{pair['mean']:+.1f} [{pair['low']:+.1f}, {pair['high']:+.1f}]")
             score = f"{r['mean']:.1f}" + (f" ± {r['sd']:.1f}" if r["seeds"] > 1 else "")
+            learned = {True: "yes", False: "no", None: "-"}[r["learns"]]
             lines.append(f"| {label} | {r['trainable']:,} | {score} | {r['seeds']}"
-                         f"{'' if r['complete'] else ' (partial)'} | {r['best_lr']:g} | {diff} | "
+                         f"{'' if r['complete'] else ' (partial)'} | {r['best_lr']:g} | {learned} | {diff} | "
                          f"{'' if pair is None else pair['verdict']} |")
         lines.append("")
     if document["missing_runs"]:

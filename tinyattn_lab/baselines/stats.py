@@ -44,6 +44,15 @@ def paired_by_seed(mine: dict, other: dict, confidence: float = 0.95) -> dict:
     return {**paired_difference([mine[s] for s in seeds], [other[s] for s in seeds], confidence), "seeds": seeds}
 
 
+def learns(scores: list[float], trivial: float) -> bool:
+    """The `medium` budget's rule (docs/baselines.md): every seed scores above the trivial baseline and the mean beats
+    it by more than the seeds' spread (max - min). Needs two seeds or more."""
+    if len(scores) < 2:
+        raise ValueError(f"Whether a method learns needs two seeds or more; got {len(scores)}.")
+    mean = sum(scores) / len(scores)
+    return min(scores) > trivial and mean - trivial > max(scores) - min(scores)
+
+
 def trivial_score(task, train_labels, dev_labels) -> float:
     """The task's trivial baseline in percent: the majority class from the training labels (the mean label for STS-B,
     whose constant prediction has no correlation: 0)."""
