@@ -79,6 +79,8 @@ def own(*changes, **replace):
     (own("--regression"), ["--regression needs numeric labels"]),
     (own("--holdout", "12"), ["cannot hold out 12", "--holdout"]),
     (own("--holdout", "2.5"), ["holdout must be a share between 0 and 1 or a whole number"]),
+    (own("--validation-file", "{tmp}/good.csv", "--holdout", "0.2"), ["--holdout splits the training file",
+                                                                       "one or the other"]),
     (["train", "--task", "sst2", "--text-column", "review", "--output", "{tmp}/run"],
      ["--text-column goes with --train-file, not --task"]),
     (["compare", "--task", "sst2", "--methods", "lora:r=abc", "--output", "{tmp}/run/cmp"],

@@ -144,10 +144,15 @@ def _label_kind(feature, values, regression):
 
 
 def file_task(train_file, validation_file=None, text_column: str = "text", text_pair_column: str | None = None,
-              label_column: str = "label", regression: bool | None = None, holdout: float = 0.1,
+              label_column: str = "label", regression: bool | None = None, holdout: float | None = None,
               name: str | None = None) -> FileTask:
     """Read `train_file`, check its columns and labels, and return the task it defines (see the module docstring).
-    holdout: without a validation file, the share (0 < holdout < 1) or number (>= 1) of training rows held out."""
+    holdout: without a validation file, the share (0 < holdout < 1) or number (>= 1) of training rows held out
+    (default 0.1); with one, nothing is held out, so a holdout is refused rather than ignored."""
+    if validation_file is not None and holdout is not None:
+        raise ValueError("--holdout splits the training file when there is no --validation-file; pass one or the "
+                         "other.")
+    holdout = 0.1 if holdout is None else holdout
     if validation_file is None and not (0 < holdout < 1 or (holdout >= 1 and float(holdout).is_integer())):
         raise ValueError(f"holdout must be a share between 0 and 1 or a whole number of rows, got {holdout!r}.")
     table = read_table(train_file)
