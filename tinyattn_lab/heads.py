@@ -58,6 +58,18 @@ def _unwrapped(model: nn.Module, name: str) -> nn.Module:
     return getattr(module, "original", module)  # inside a TinyAttnModel the head is a HeadCopies
 
 
+def regression_output_biases(model: nn.Module) -> list[nn.Parameter]:
+    """The trainable biases of the one-output linear maps in the task head of the transformers classifier inside
+    `model` (itself, a TinyAttnModel, a PEFT model or a baseline's wrapper): a regression head's last layer."""
+    from transformers import PreTrainedModel
+
+    classifier = next((m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
+    if classifier is None:
+        return []
+    return [m.bias for name in head_module_names(classifier) for m in getattr(classifier, name).modules()
+            if isinstance(m, nn.Linear) and m.out_features == 1 and m.bias is not None and m.bias.requires_grad]
+
+
 def head_kind(model: nn.Module, spec: BlockSpec) -> str | None:
     """The spec's head kind, else read from the head modules: one linear map ("pooled", e.g. a decoder's `score`
     on the last token), a dense + out_proj head on token features ("features"), or DeBERTa's ContextPooler."""

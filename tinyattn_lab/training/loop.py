@@ -48,6 +48,8 @@ class TrainArgs:
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
     group_by_length: bool = field(default=True, metadata={
         "help": "batches of similar length (shuffled), dev sets sorted by length: less padding"})
+    head_bias_at_mean: bool = field(default=True, metadata={
+        "help": "regression: the head's output bias starts at the training labels' mean, not 0"})
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "evals_per_epoch", "stop_after_steps"):
@@ -113,6 +115,23 @@ def main_metric(task, metrics: dict[str, float]) -> float:
     return -math.inf if math.isnan(value) else value
 
 
+@torch.no_grad()
+def start_at_label_mean(model, labels) -> None:
+    """A regression head's output bias set to the mean training label. From 0 (STS-B's labels average 2.7), the
+    first steps' gradient is mostly "shift every prediction up"; adapters whose update starts at zero (tiny attention,
+    LoRA) spend it on that shift and on STS-B often never recover (docs/baselines.md: Pearson 16 against 79 for one
+    seed). A resumed run then loads its own bias from the checkpoint."""
+    from ..heads import regression_output_biases
+
+    biases = regression_output_biases(model)
+    if not biases:
+        raise ValueError("head_bias_at_mean: found no one-output linear map in the model's task head; pass "
+                         "--no-head-bias-at-mean for this model.")
+    mean = float(torch.as_tensor(list(labels), dtype=torch.float64).mean())
+    for bias in biases:
+        bias.fill_(mean)
+
+
 def _eval_loader(dataset, args: TrainArgs, collator) -> DataLoader:
     if not args.group_by_length:
         return DataLoader(dataset, args.eval_batch_size, collate_fn=collator)
@@ -143,6 +162,8 @@ def fit(model, task, train_data, eval_data: dict, collator, args: TrainArgs, out
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("The model has no trainable parameters: nothing to train.")
+    if task.is_regression and args.head_bias_at_mean:
+        start_at_label_mean(model, train_data["labels"])
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     scheduler = get_scheduler(args.schedule, optimizer, int(args.warmup_ratio * total_steps), total_steps)
     eval_loaders = {s: _eval_loader(d, args, collator) for s, d in eval_data.items()}
