@@ -174,7 +174,8 @@ def compare(tasks, methods=DEFAULT_METHODS, budget: "str | Budget" = "cpu", mode
     result = summarize(records, probe_records, tasks, specs, budget)
     result.update({
         "model": model_name, "tasks": tasks,
-        "budget": asdict(budget) if len(set(budgets.values())) == 1 else {t: asdict(b) for t, b in budgets.items()}, "methods": [s.label for s in specs],
+        "budget": asdict(budget) if len(set(budgets.values())) == 1 else {t: asdict(b) for t, b in budgets.items()},
+        "methods": [s.label for s in specs],
         "protocol": (("per method: every lr of its grid x every seed" if budget.sweep == "grid" else
                       "per method: every lr of its grid on the first seed, the other seeds at the best of those")
                      + ", on the same data subset, order (per seed) and steps; run score = best dev evaluation; "
@@ -226,7 +227,8 @@ def summarize(records: list[dict], probe_records: dict, tasks: list[str], specs:
                 "task": task, "method": spec.label, "family": chosen[0]["family"], "metric": chosen[0]["main_metric"],
                 "mean": mean, "std": std, "seeds": len(chosen), "scores": [r["best_main"] for r in chosen],
                 "best_lr": best_lr, "lr_sweep": {f"{lr:g}": v for lr, v in sorted(sweep.items())},
-                "lr_at_grid_edge": len(sweep) > 1 and (best_lr == max(sweep) or (len(sweep) > 2 and best_lr == min(sweep))),
+                "lr_at_grid_edge": len(sweep) > 1 and (best_lr == max(sweep)
+                                                       or (len(sweep) > 2 and best_lr == min(sweep))),
                 "all_metrics": all_metrics,
                 "trainable": p["trainable"], "total": p["total"], "trainable_percent": p["trainable_percent"],
                 "train_examples_per_second": _mean_std([r["train_examples_per_second"] for r in chosen])[0],

@@ -80,8 +80,9 @@ def load_fewglue(task, data_dir=None, splits=("train", "validation"), strict: bo
     present = [s for s in splits if split_path(root, task, s).is_file()]
     missing = [s for s in splits if s not in present]
     if missing:
+        found = ", ".join(sorted(p.stem for p in (root / "fewglue" / task.name).glob("*.parquet"))) or "nothing"
         message = (f"FewGLUE {task.name}: split(s) {', '.join(missing)} not in the mirror at {root} "
-                   f"(fewglue/{task.name}/ has: {', '.join(sorted(p.stem for p in (root / 'fewglue' / task.name).glob('*.parquet'))) or 'nothing'}); "
+                   f"(fewglue/{task.name}/ has: {found}); "
                    f"see shared/data/MANIFEST.md for why.")
         if strict:
             raise FileNotFoundError(message)

@@ -4,7 +4,8 @@ With dynamic padding (data/glue.make_collator) a batch costs as much as its long
 rows of similar length waste less compute on padding. Training keeps its randomness the way transformers'
 `group_by_length` does: a seeded permutation is cut into megabatches of `megabatch` x batch_size rows, each megabatch is
 sorted by length and cut into batches, and the order of all batches is shuffled. Evaluation needs no randomness: the
-rows are sorted by length (GLUE's metrics do not depend on the order of the rows). Paper notes 3.1 (the training recipe; this changes the cost, not the recipe). Notebook: 03_train_on_glue.
+rows are sorted by length (GLUE's metrics do not depend on the order of the rows). Paper notes 3.1 (the training
+recipe; this changes the cost, not the recipe). Notebook: 03_train_on_glue.
 """
 
 from __future__ import annotations
