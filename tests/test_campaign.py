@@ -13,6 +13,7 @@ from tinyattn_lab.baselines import compare
 from tinyattn_lab.baselines.campaign import collect, run_campaign
 from tinyattn_lab.baselines.campaign_report import (campaign_document, format_campaign, trivial_baselines,
                                                    write_campaign)
+from tinyattn_lab.baselines.report import plot_frontier
 from tinyattn_lab.baselines.specs import get_budget, parse_method
 from tinyattn_lab.baselines.stats import paired_difference
 
@@ -68,6 +69,8 @@ def test_campaign_protocol_resume_and_report(tiny_backbone, mirror_dir, tmp_path
     paths = write_campaign(partial, tmp_path / "out")
     assert "Partial: 1 runs" in paths[2].read_text() and "(partial)" in paths[2].read_text()
     assert json.loads(paths[0].read_text())["missing_runs"] == [["rte", "bitfit", lost["lr"], 1]]
+    dashed = [line for line in plot_frontier(partial, "rte", trivial).axes[0].lines if line.get_linestyle() == "--"]
+    assert [list(line.get_ydata()) for line in dashed] == [[trivial["rte"]] * 2]  # the figure's floor line
     nothing_yet = campaign_document([], missing, ["rte"], METHODS, TINY, trivial)  # a task no run has reached
     assert format_campaign(nothing_yet).startswith(f"### rte (accuracy; trivial baseline {trivial['rte']:.1f}; not yet")
 

@@ -138,7 +138,8 @@ def write_campaign(document: dict, output) -> list[Path]:
         return paths[:3]
     try:
         fig = plot_frontier(document, title=f"{document['model']}: budget {document['budget_name'] or '(custom)'}, "
-                                           "dev score x100, mean ± sd over seeds")
+                                           "dev score x100, mean ± sd over seeds",
+                            trivial={task: block["trivial"] for task, block in document["per_task"].items()})
     except ImportError:
         return paths[:3]
     fig.savefig(paths[3], dpi=120, bbox_inches="tight")

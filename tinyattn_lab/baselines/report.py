@@ -52,9 +52,9 @@ _COLORS = {"tiny attention": "tab:red", "peft": "tab:blue", "bottleneck": "tab:g
            "full": "black"}
 
 
-def plot_frontier(result: dict, title: str | None = None):
+def plot_frontier(result: dict, title: str | None = None, trivial: dict | None = None):
     """Dev metric against trainable parameters (log scale), one panel per task plus the average: the paper's Figure 1
-    on this backbone."""
+    on this backbone. `trivial` ({task: score x100}) draws each task's trivial baseline as a dashed line."""
     import matplotlib
 
     if "ipykernel" not in sys.modules and "matplotlib.pyplot" not in sys.modules:
@@ -74,6 +74,9 @@ def plot_frontier(result: dict, title: str | None = None):
                         ms=7 if r["family"] == "tiny attention" else 5)
             ax.annotate(r["method"], (r["trainable"], 100 * r["mean"]), fontsize=7, xytext=(4, 3),
                         textcoords="offset points")
+        if trivial and name in trivial:  # what a method that learned nothing scores: the floor to read against
+            ax.axhline(trivial[name], color="gray", ls="--", lw=1, label="trivial baseline")
+            ax.legend(fontsize=7, loc="lower right")
         ax.set_xscale("log")
         metric = rows[0].get("metric", "mean of task metrics") if rows else ""
         ax.set_title(f"{name} ({metric})", fontsize=10)
