@@ -84,11 +84,11 @@ def pilot(args) -> None:
         path = ROOT / "benchmarks" / "results" / f"medium-pilot-{task}.json"  # one file per task: parallel pilots
         lines = json.loads(path.read_text()) if path.is_file() else []
         budget = get_budget(args.budget, task).replace(train_size=args.train_size, epochs=args.epochs, seeds=(0, 1))
-        for name in PILOT:
-            spec = parse_method(name)
-            spec = MethodSpec(spec.name, spec.hp, (spec.method().lr_grid[1],))
-            run_campaign([task], [spec], budget, args.model, args.data_dir, args.cache, args.workers, args.threads,
-                         log=lambda line: print(line, flush=True))
+        specs = [parse_method(name) for name in PILOT]
+        specs = [MethodSpec(s.name, s.hp, (s.method().lr_grid[1],)) for s in specs]
+        run_campaign([task], specs, budget, args.model, args.data_dir, args.cache, args.workers, args.threads,
+                     log=lambda line: print(line, flush=True))  # one pool for both methods: no core waits
+        for name, spec in zip(PILOT, specs):
             records, _ = collect([task], [spec], budget, args.model, args.cache)
             scores = [100 * r["best_main"] for r in records]
             trivial = trivial_baselines([task], budget, args.model, args.data_dir)[task]
