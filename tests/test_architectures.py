@@ -152,17 +152,50 @@ def test_cache_without_adapter_keys_is_refused():
         wrapped(input_ids=torch.tensor([[8]]), past_key_values=cache, use_cache=True)
 
 
-def test_beam_search_is_refused_with_an_adapter():
-    """The adapter's cache is not reordered with beams: refused, not silently wrong; the bare model may still do it."""
+def beams(model, batch, use_cache: bool, steps: int = 4):
+    out = model.generate(**batch, max_new_tokens=steps, num_beams=3, num_return_sequences=3, do_sample=False,
+                         use_cache=use_cache, pad_token_id=PAD, eos_token_id=None, return_dict_in_generate=True,
+                         output_scores=True)
+    return out.sequences, out.sequences_scores
+
+
+@pytest.mark.parametrize("family", DECODERS)
+def test_cached_beam_search_equals_uncached(family):
+    """Oracle: beam search without any cache. With the cache, the beams that survive a step are reordered every step,
+    so the adapter's keys and values must move with the model's (a stale row gives other beams or other scores)."""
+    wrapped = generation_model(family, "after_attention")
+    batch = {k: v for k, v in decoder_batch(batch_size=2, length=5).items() if k != "position_ids"}
+    tokens, scores = beams(wrapped, batch, use_cache=True)
+    tokens_nc, scores_nc = beams(wrapped, batch, use_cache=False)
+    assert torch.equal(tokens, tokens_nc)
+    torch.testing.assert_close(scores, scores_nc, atol=1e-4, rtol=1e-4)
+    with wrapped.disable_adapter():
+        assert not torch.allclose(beams(wrapped, batch, use_cache=True)[1], scores, atol=1e-3)
+
+
+def test_beam_search_reorders_the_adapter_cache():
+    """Oracle by hand: reorder_cache(beam_idx) on the model's cache picks the same rows of every adapter's keys."""
+    wrapped = generation_model("llama", "after_attention")
+    ids = torch.tensor([[5, 6, 7], [8, 9, 10], [11, 12, 13]])
+    with torch.no_grad():
+        cache = wrapped(input_ids=ids, use_cache=True).past_key_values
+    before = {key: kv.k.clone() for key, kv in cache.tinyattn_kv.items()}
+    model_keys = cache.layers[0].keys.clone()
+    beam_idx = torch.tensor([2, 2, 0])
+    cache.reorder_cache(beam_idx)
+    assert torch.equal(cache.layers[0].keys, model_keys[beam_idx])
+    assert before and all(torch.equal(kv.k, before[key][beam_idx]) for key, kv in cache.tinyattn_kv.items())
+
+
+def test_beam_search_is_refused_where_the_model_reorders_its_own_cache():
+    """A model with its own _reorder_cache (XLNet, RAG) bypasses the cache's method: refused, not silently wrong."""
     wrapped = generation_model("gpt2", "after_attention")
+    wrapped.model._reorder_cache = lambda cache, beam_idx: cache
     batch = {"input_ids": torch.tensor([[5, 6, 7]]), "attention_mask": torch.ones(1, 3, dtype=torch.long)}
     with pytest.raises(NotImplementedError, match="num_beams=2"):
         wrapped.generate(**batch, max_new_tokens=2, num_beams=2, pad_token_id=PAD)
     with wrapped.disable_adapter():
         assert wrapped.generate(**batch, max_new_tokens=2, num_beams=2, pad_token_id=PAD).shape == (1, 5)
-    wrapped.model.generation_config.num_beams = 2  # the model's own default, used when the call names none
-    with pytest.raises(NotImplementedError, match="num_beams=2"):
-        wrapped.generate(**batch, max_new_tokens=2, pad_token_id=PAD)
 
 
 def test_matrix_covers_29_families():

@@ -61,6 +61,12 @@ class KVCache:
         if self.k is not None:
             self.k, self.v = self.k[..., :length, :], self.v[..., :length, :]
 
+    def reorder(self, beam_idx: torch.Tensor) -> None:
+        """Keep, for each row of the next step, the row it continues (beam search picks them every step)."""
+        if self.k is not None:
+            beam_idx = beam_idx.to(self.k.device)
+            self.k, self.v = self.k.index_select(0, beam_idx), self.v.index_select(0, beam_idx)
+
     def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append the new positions' keys and values; returns all of them."""
         if self.k is not None:

@@ -54,6 +54,22 @@ class HookState:
         return cache
 
 
+def adapter_store(cache) -> dict:
+    """The adapters' key/value caches kept on the model's cache, (layer index, adapter) -> KVCache, made on first use.
+    They follow the model's cache when beam search reorders it: generate() calls `cache.reorder_cache(beam_idx)`."""
+    if not hasattr(cache, "tinyattn_kv"):
+        store = cache.tinyattn_kv = {}
+        reorder_model_cache = cache.reorder_cache
+
+        def reorder_cache(beam_idx):
+            reorder_model_cache(beam_idx)
+            for kv in store.values():
+                kv.reorder(beam_idx)
+
+        cache.reorder_cache = reorder_cache  # on this object only: it lives as long as this generation
+    return cache.tinyattn_kv
+
+
 def _first(output):
     return output[0] if isinstance(output, tuple) else output
 

@@ -27,7 +27,7 @@ from .attention import TinyAttention
 from .config import TinyAttnConfig
 from .counting import print_trainable_parameters
 from .heads import head_module_names, linear_head
-from .layer import HeadCopies, TinyAttnLayer, HookState
+from .layer import HeadCopies, HookState, TinyAttnLayer, adapter_store
 from .saving import load_adapter, save_adapter
 
 
@@ -84,9 +84,7 @@ class TinyAttnModel(nn.Module):
             cache = kwargs["past_key_values"] = DynamicCache(config=module.config)
         if cache is None or not hasattr(cache, "get_seq_length"):
             return (args, kwargs)
-        if not hasattr(cache, "tinyattn_kv"):
-            cache.tinyattn_kv = {}  # (layer index, adapter name) -> KVCache, living as long as the model's cache
-        state.store, state.past = cache.tinyattn_kv, cache.get_seq_length()
+        state.store, state.past = adapter_store(cache), cache.get_seq_length()
         return (args, kwargs)
 
     def forward(self, *args, **kwargs):
@@ -94,13 +92,15 @@ class TinyAttnModel(nn.Module):
 
     def generate(self, *args, **kwargs):
         """The wrapped causal LM's generate(), with the active adapter (and its key/value cache) in every step.
-        Greedy search and sampling only: the adapter's keys and values are not reordered with beams."""
+        Greedy search, sampling and beam search: the adapters' keys and values follow the beams (layer.adapter_store)."""
         # generate() takes num_beams from its arguments, else the generation_config given, else the model's own
         config = kwargs.get("generation_config") or getattr(self.model, "generation_config", None)
         beams = kwargs.get("num_beams") or getattr(config, "num_beams", 1) or 1
-        if beams > 1 and self.active_adapter is not None:
-            raise NotImplementedError(f"Beam search (num_beams={beams}) is not supported with a tiny-attention adapter "
-                                      "yet; use greedy search or sampling (num_beams=1).")
+        if beams > 1 and self.active_adapter is not None and hasattr(self.model, "_reorder_cache"):
+            # such a model (XLNet, RAG) reorders its cache itself, past the hook that moves the adapters' keys
+            raise NotImplementedError(f"Beam search (num_beams={beams}) with a tiny-attention adapter needs the "
+                                      f"model's cache to reorder itself; {type(self.model).__name__} does it its own "
+                                      "way. Use greedy search or sampling (num_beams=1).")
         return self.model.generate(*args, **kwargs)
 
     @contextmanager
