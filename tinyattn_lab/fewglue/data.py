@@ -31,10 +31,15 @@ def resolve_fewglue_dir(data_dir=None) -> Path | None:
     return resolve_data_dir(data_dir, "fewglue")
 
 
+def task_folder(root: Path, task) -> Path:
+    """Where the mirror keeps a task's split files: <root>/fewglue/<task>/."""
+    return root / "fewglue" / get_fewglue_task(task).name
+
+
 def split_path(root: Path, task, split: str) -> Path:
     if split not in SPLIT_FILES:
         raise ValueError(f"unknown FewGLUE split {split!r}; splits: {', '.join(SPLIT_FILES)}")
-    return root / "fewglue" / get_fewglue_task(task).name / SPLIT_FILES[split]
+    return task_folder(root, task) / SPLIT_FILES[split]
 
 
 def inventory(data_dir=None) -> list[dict]:
@@ -80,7 +85,7 @@ def load_fewglue(task, data_dir=None, splits=("train", "validation"), strict: bo
     present = [s for s in splits if split_path(root, task, s).is_file()]
     missing = [s for s in splits if s not in present]
     if missing:
-        found = ", ".join(sorted(p.stem for p in (root / "fewglue" / task.name).glob("*.parquet"))) or "nothing"
+        found = ", ".join(sorted(p.stem for p in task_folder(root, task).glob("*.parquet"))) or "nothing"
         message = (f"FewGLUE {task.name}: split(s) {', '.join(missing)} not in the mirror at {root} "
                    f"(fewglue/{task.name}/ has: {found}); "
                    f"see shared/data/MANIFEST.md for why.")
