@@ -116,30 +116,44 @@ def generation_model(family: str, placement: str) -> TinyAttnModel:
     return wrapped
 
 
-def greedy(model, batch, use_cache: bool, steps: int = 5):
-    out = model.generate(**batch, max_new_tokens=steps, do_sample=False, use_cache=use_cache, pad_token_id=PAD,
-                         eos_token_id=None, return_dict_in_generate=True, output_logits=True)
-    return out.sequences, torch.stack(out.logits)
+def decode(model, batch, use_cache: bool, num_beams: int = 1, steps: int = 5):
+    """Greedy search (num_beams=1: the tokens and every step's logits) or beam search (every beam and its score)."""
+    out = model.generate(**batch, max_new_tokens=steps, num_beams=num_beams, num_return_sequences=num_beams,
+                         do_sample=False, use_cache=use_cache, pad_token_id=PAD, eos_token_id=None,
+                         return_dict_in_generate=True, output_logits=True, output_scores=True)
+    return out.sequences, torch.stack(out.logits) if num_beams == 1 else out.sequences_scores
+
+
+def check_cache_changes_nothing(wrapped, batch, num_beams: int = 1):
+    """Oracle: generation without any cache (every step recomputes the whole prefix); the adapter changes the result."""
+    tokens, scores = decode(wrapped, batch, True, num_beams)
+    tokens_nc, scores_nc = decode(wrapped, batch, False, num_beams)
+    assert torch.equal(tokens, tokens_nc)
+    torch.testing.assert_close(scores, scores_nc, atol=1e-4, rtol=1e-4)
+    with wrapped.disable_adapter():
+        assert not torch.allclose(decode(wrapped, batch, True, num_beams)[1], scores, atol=1e-3)
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
 @pytest.mark.parametrize("family", DECODERS)
 def test_cached_generation_equals_uncached(family, placement):
-    """Oracle: generation without any cache (every step recomputes the whole prefix); the adapter's projections
-    see one new position per step with the cache."""
+    """Greedy search; with the cache the adapter's projections see one new position per step."""
     wrapped = generation_model(family, placement)
     batch = {k: v for k, v in decoder_batch(batch_size=2, length=5).items() if k != "position_ids"}
     widths = []
     layer = wrapped.model.get_submodule(wrapped.layer_names[0]).tinyattn["default"]
-    handle = layer.qkv.register_forward_hook(lambda m, args, out: widths.append(args[0].shape[1]))
-    tokens, step_logits = greedy(wrapped, batch, use_cache=True)
-    assert widths == [5, 1, 1, 1, 1]  # O(1) adapter projections per new token
-    handle.remove()
-    tokens_nc, step_logits_nc = greedy(wrapped, batch, use_cache=False)
-    assert torch.equal(tokens, tokens_nc)
-    torch.testing.assert_close(step_logits, step_logits_nc, atol=1e-4, rtol=1e-4)
-    with wrapped.disable_adapter():
-        assert not torch.allclose(greedy(wrapped, batch, use_cache=True)[1], step_logits, atol=1e-3)
+    layer.qkv.register_forward_hook(lambda m, args, out: widths.append(args[0].shape[1]))
+    check_cache_changes_nothing(wrapped, batch)
+    assert widths == [5, 1, 1, 1, 1] + [5, 6, 7, 8, 9]  # O(1) projections per new token with the cache, O(T) without
+
+
+@pytest.mark.parametrize("family", DECODERS)
+def test_cached_beam_search_equals_uncached(family):
+    """Beam search: the beams that survive a step are reordered every step, so the adapter's keys and values must
+    move with the model's (a stale row gives other beams or other scores)."""
+    wrapped = generation_model(family, "after_attention")
+    check_cache_changes_nothing(wrapped, {k: v for k, v in decoder_batch(batch_size=2, length=5).items()
+                                          if k != "position_ids"}, num_beams=3)
 
 
 def test_cache_without_adapter_keys_is_refused():
@@ -150,27 +164,6 @@ def test_cache_without_adapter_keys_is_refused():
         cache = wrapped(input_ids=ids, use_cache=True).past_key_values
     with pytest.raises(RuntimeError, match="holds 3 positions"), torch.no_grad():
         wrapped(input_ids=torch.tensor([[8]]), past_key_values=cache, use_cache=True)
-
-
-def beams(model, batch, use_cache: bool, steps: int = 4):
-    out = model.generate(**batch, max_new_tokens=steps, num_beams=3, num_return_sequences=3, do_sample=False,
-                         use_cache=use_cache, pad_token_id=PAD, eos_token_id=None, return_dict_in_generate=True,
-                         output_scores=True)
-    return out.sequences, out.sequences_scores
-
-
-@pytest.mark.parametrize("family", DECODERS)
-def test_cached_beam_search_equals_uncached(family):
-    """Oracle: beam search without any cache. With the cache, the beams that survive a step are reordered every step,
-    so the adapter's keys and values must move with the model's (a stale row gives other beams or other scores)."""
-    wrapped = generation_model(family, "after_attention")
-    batch = {k: v for k, v in decoder_batch(batch_size=2, length=5).items() if k != "position_ids"}
-    tokens, scores = beams(wrapped, batch, use_cache=True)
-    tokens_nc, scores_nc = beams(wrapped, batch, use_cache=False)
-    assert torch.equal(tokens, tokens_nc)
-    torch.testing.assert_close(scores, scores_nc, atol=1e-4, rtol=1e-4)
-    with wrapped.disable_adapter():
-        assert not torch.allclose(beams(wrapped, batch, use_cache=True)[1], scores, atol=1e-3)
 
 
 def test_beam_search_reorders_the_adapter_cache():
@@ -216,9 +209,9 @@ def test_controls_causality_and_cache_can_fail(monkeypatch):
     assert not torch.equal(h1[:, :-1], h2[:, :-1])
     wrapped._state.causal = True
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    cached = greedy(wrapped, batch, use_cache=True)[1]
+    cached = decode(wrapped, batch, use_cache=True)[1]
     monkeypatch.setattr(type(wrapped._state), "kv", lambda self, index: None)
-    assert not torch.allclose(greedy(wrapped, batch, use_cache=True)[1], cached, atol=1e-4)
+    assert not torch.allclose(decode(wrapped, batch, use_cache=True)[1], cached, atol=1e-4)
 
 
 @pytest.mark.parametrize("model_type,extra,reason", [
