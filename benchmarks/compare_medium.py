@@ -6,12 +6,12 @@
 
 The budget (tinyattn_lab/baselines/specs.py TASK_BUDGETS["medium"]) sizes the training set and epochs per task.
 Methods: tiny attention in its three placements with 1 head and after attention with 4 heads, LoRA, IA3, Houlsby,
-Pfeiffer, parallel adapter, BitFit, prefix tuning and full fine-tuning. Protocol: both learning rates of each method's
-sweep (the middle and high point of its grid) on seed 0, then seeds 1 and 2 at the better one; every finished run is
+Pfeiffer, parallel adapter, BitFit, prefix tuning and full fine-tuning. Protocol: the middle and high learning rate
+of each method's grid (on CoLA and RTE all three) on seed 0, then seeds 1 and 2 at the best; every finished run is
 cached in benchmarks/results/compare-medium-cache/runs/ and committed, so a campaign spans sittings, and stopping and
-restarting loses at most the runs in flight (their checkpoints, under work/, are not committed). Each worker is one process with one
-thread (OMP_NUM_THREADS=1); 2 workers for 2 cores. Writes benchmarks/results/compare-medium-cpu.{json,csv,md,png}
-after the runs (and with --report-only at any time): per task the trivial baseline, per method mean, sd, seeds,
+restarting loses at most the runs in flight (their checkpoints, under work/, are not committed). Each worker is one
+process with one thread (OMP_NUM_THREADS=1); 2 workers for 2 cores. Writes
+benchmarks/results/compare-medium-cpu.{json,csv,md,png} after the runs (and with --report-only at any time): per task the trivial baseline, per method mean, sd, seeds,
 trainable parameters and the paired difference to tiny attention with its 95% t interval, in percent; runs still
 missing are listed, so a partial campaign says it is partial.
 
