@@ -11,9 +11,10 @@ of each method's grid (on CoLA and RTE all three) on seed 0, then seeds 1 and 2 
 cached in benchmarks/results/compare-medium-cache/runs/ and committed, so a campaign spans sittings, and stopping and
 restarting loses at most the runs in flight (their checkpoints, under work/, are not committed). Each worker is one
 process with one thread (OMP_NUM_THREADS=1); 2 workers for 2 cores. Writes
-benchmarks/results/compare-medium-cpu.{json,csv,md,png} after the runs (and with --report-only at any time): per task the trivial baseline, per method mean, sd, seeds,
-trainable parameters and the paired difference to tiny attention with its 95% t interval, in percent; runs still
-missing are listed, so a partial campaign says it is partial.
+benchmarks/results/compare-medium-cpu.{json,csv,md,png} after the runs (and with --report-only at any time): per
+task the trivial baseline, per method mean, sd, seeds, trainable parameters and the paired difference to tiny
+attention with its 95% t interval, in percent; runs still missing are listed, so a partial campaign says it is
+partial.
 
 --pilot trains only full fine-tuning and a PEFT method (Houlsby) at the middle learning rate on
 seeds 0 and 1, at the budget with the given overrides, and appends a line per (task, method) to
