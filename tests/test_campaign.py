@@ -67,7 +67,9 @@ def test_campaign_protocol_resume_and_report(tiny_backbone, mirror_dir, tmp_path
     partial = campaign_document(records, missing, ["rte"], METHODS, TINY, trivial)
     assert not partial["complete"] and not partial["per_task"]["rte"]["methods"]["bitfit"]["complete"]
     paths = write_campaign(partial, tmp_path / "out")
-    assert "Partial: 1 runs" in paths[2].read_text() and "(partial)" in paths[2].read_text()
+    table = paths[2].read_text()
+    assert "Partial: 1 runs" in table and "(partial)" in table and "nan" not in table
+    assert next(line for line in table.splitlines() if line.startswith("| bitfit ")).endswith(" | one seed |")
     assert json.loads(paths[0].read_text())["missing_runs"] == [["rte", "bitfit", lost["lr"], 1]]
     dashed = [line for line in plot_frontier(partial, "rte", trivial).axes[0].lines if line.get_linestyle() == "--"]
     assert [list(line.get_ydata()) for line in dashed] == [[trivial["rte"]] * 2]  # the figure's floor line

@@ -103,8 +103,8 @@ def format_campaign(document: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for label, r in block["methods"].items():
             pair = r.get("vs_reference")
-            diff = "reference" if label == ref else "-" if pair is None else (
-                f"{pair['mean']:+.1f} [{pair['low']:+.1f}, {pair['high']:+.1f}]")
+            diff = "reference" if label == ref else "-" if pair is None else f"{pair['mean']:+.1f}" + (
+                f" [{pair['low']:+.1f}, {pair['high']:+.1f}]" if pair["n"] > 1 else "")  # one seed: no interval
             score = f"{r['mean']:.1f}" + (f" ± {r['sd']:.1f}" if r["seeds"] > 1 else "")
             learned = {True: "yes", False: "no", None: "-"}[r["learns"]]
             lines.append(f"| {label} | {r['trainable']:,} | {score} | {r['seeds']}"
