@@ -64,7 +64,15 @@ def options(argv=None, budget="medium", name="compare-medium-cpu"):
     p.add_argument("--pilot", action="store_true", help="full FT + PEFT at the middle rate, seeds 0 and 1")
     p.add_argument("--train-size", type=int, default=None, help="pilot: override the budget's training size")
     p.add_argument("--epochs", type=int, default=None, help="pilot: override the budget's epochs")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    try:  # bad names fail here, in one line with exit code 2, not as a traceback from a worker
+        for name in (*args.methods, args.reference):
+            parse_method(name)
+        for task in args.tasks:
+            get_budget(args.budget, task)
+    except ValueError as err:
+        p.error(str(err))
+    return args
 
 
 def report(args, started: float) -> dict:

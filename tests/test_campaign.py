@@ -105,6 +105,15 @@ def test_gpu_script_runs_on_cpu(tiny_backbone, mirror_dir, tmp_path):
         assert out.with_suffix(suffix).is_file()
 
 
+@pytest.mark.parametrize("bad", [["--methods", "nosuch"], ["--tasks", "qqp"], ["--budget", "nosuch"]])
+def test_campaign_script_refuses_bad_names_in_one_line(bad):
+    """Oracle: argparse's usage error, exit code 2, and no traceback, before any run or report."""
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "compare_medium.py"), "--report-only", *bad],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and not done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith("compare_medium.py: error: ")
+
+
 def test_medium_budget_is_per_task():
     assert get_budget("medium", "rte").train_size is None and get_budget("medium", "sst2").train_size
     assert {get_budget("medium", t).seeds for t in ("sst2", "cola", "stsb", "mrpc", "rte")} == {(0, 1, 2)}
